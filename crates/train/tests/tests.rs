@@ -1,0 +1,3 @@
+//! Integration tests of the training crate: determinism, resume, learning.
+
+mod vanilla;
