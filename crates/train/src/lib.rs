@@ -13,6 +13,8 @@ pub mod vanilla;
 
 use std::collections::HashMap;
 
+pub use candle_core;
+
 use candle_core::{Device, Result, Tensor};
 
 pub use record::EpochRecord;

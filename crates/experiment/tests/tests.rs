@@ -1,0 +1,5 @@
+//! Integration tests of experiment files, grids, run keys and the run store.
+
+mod files;
+mod grid;
+mod store;
