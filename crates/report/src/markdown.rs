@@ -64,13 +64,14 @@ pub fn render_d_loss_markdown(
                 render_dcgan(&mut out, &group);
             }
         }
-        let scaled: BTreeSet<&str> = group
-            .iter()
-            .map(|row| row.scaled.trim())
-            .filter(|scaled| !scaled.is_empty())
-            .collect();
+        // Rows of one table share most of their scaling; list each phrase once, in order.
+        let mut scaled: Vec<&str> = Vec::new();
+        for phrase in group.iter().flat_map(|row| row.scaled.split("; ")).map(str::trim) {
+            if !phrase.is_empty() && !scaled.contains(&phrase) {
+                scaled.push(phrase);
+            }
+        }
         if !scaled.is_empty() {
-            let scaled: Vec<&str> = scaled.into_iter().collect();
             writeln!(out, "\nScaled versus the thesis: {}.", scaled.join("; ")).unwrap();
         }
     }
