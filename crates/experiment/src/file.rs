@@ -13,7 +13,9 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 /// Which family of networks an experiment trains.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, serde::Serialize,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum ModelKind {
     /// The fully connected GAN of the MNIST and Fashion-MNIST experiments.
@@ -161,20 +163,28 @@ pub enum ExperimentError {
 
 /// Reads and validates an experiment file.
 pub fn load_experiment(path: &Path) -> Result<ExperimentFile, ExperimentError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| ExperimentError::Read { path: path.to_owned(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ExperimentError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
     parse_experiment(&text, path)
 }
 
 /// Parses and validates experiment YAML; `path` names the source in errors.
 pub fn parse_experiment(text: &str, path: &Path) -> Result<ExperimentFile, ExperimentError> {
-    let file: ExperimentFile = serde_saphyr::from_str(text)
-        .map_err(|e| ExperimentError::Syntax { path: path.to_owned(), message: e.to_string() })?;
+    let file: ExperimentFile =
+        serde_saphyr::from_str(text).map_err(|e| ExperimentError::Syntax {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
     let problems = validate(&file);
     if problems.is_empty() {
         Ok(file)
     } else {
-        Err(ExperimentError::Invalid { path: path.to_owned(), problems })
+        Err(ExperimentError::Invalid {
+            path: path.to_owned(),
+            problems,
+        })
     }
 }
 
@@ -182,7 +192,11 @@ pub fn parse_experiment(text: &str, path: &Path) -> Result<ExperimentFile, Exper
 pub(crate) const DATASETS: [&str; 3] = ["mnist", "fashion-mnist", "cifar10"];
 
 fn at<T>(spanned: &Spanned<T>) -> String {
-    format!("line {} column {}", spanned.referenced.line(), spanned.referenced.column())
+    format!(
+        "line {} column {}",
+        spanned.referenced.line(),
+        spanned.referenced.column()
+    )
 }
 
 fn validate(file: &ExperimentFile) -> Vec<String> {
@@ -215,12 +229,18 @@ fn validate(file: &ExperimentFile) -> Vec<String> {
                     at(depth)
                 ));
             } else if depth.value < 1 {
-                problems.push(format!("{}: {whose}grid.hidden_layers: must be at least 1", at(depth)));
+                problems.push(format!(
+                    "{}: {whose}grid.hidden_layers: must be at least 1",
+                    at(depth)
+                ));
             }
         }
         for epochs in grid.epochs.iter().flatten() {
             if epochs.value == 0 {
-                problems.push(format!("{}: {whose}grid.epochs: must be at least 1", at(epochs)));
+                problems.push(format!(
+                    "{}: {whose}grid.epochs: must be at least 1",
+                    at(epochs)
+                ));
             }
         }
     };
@@ -228,18 +248,29 @@ fn validate(file: &ExperimentFile) -> Vec<String> {
     for (name, profile) in &file.profiles {
         check_grid(&profile.grid, &format!("profiles.{name}."));
     }
-    for (name, window) in std::iter::once(("", Some(&file.window)))
-        .chain(file.profiles.iter().map(|(name, p)| (name.as_str(), p.window.as_ref())))
-    {
+    for (name, window) in std::iter::once(("", Some(&file.window))).chain(
+        file.profiles
+            .iter()
+            .map(|(name, p)| (name.as_str(), p.window.as_ref())),
+    ) {
         if let Some(window) = window.filter(|w| w.value == 0) {
-            let whose = if name.is_empty() { String::new() } else { format!("profiles.{name}.") };
+            let whose = if name.is_empty() {
+                String::new()
+            } else {
+                format!("profiles.{name}.")
+            };
             problems.push(format!("{}: {whose}window: must be at least 1", at(window)));
         }
     }
-    for required in [("datasets", file.grid.datasets.is_none()), ("epochs", file.grid.epochs.is_none())]
-    {
+    for required in [
+        ("datasets", file.grid.datasets.is_none()),
+        ("epochs", file.grid.epochs.is_none()),
+    ] {
         if required.1 {
-            problems.push(format!("grid.{}: missing, the grid needs at least one", required.0));
+            problems.push(format!(
+                "grid.{}: missing, the grid needs at least one",
+                required.0
+            ));
         }
     }
     if file.model == ModelKind::Vanilla && file.grid.hidden_layers.is_none() {
@@ -248,11 +279,17 @@ fn validate(file: &ExperimentFile) -> Vec<String> {
     if file.model != ModelKind::Vanilla
         && (file.vanilla.is_some() || file.profiles.values().any(|p| p.vanilla.is_some()))
     {
-        problems.push(format!("vanilla: settings given for a {} experiment", file.model));
+        problems.push(format!(
+            "vanilla: settings given for a {} experiment",
+            file.model
+        ));
     }
     for (name, profile) in &file.profiles {
         if let Some(divisor) = profile.width_divisor.as_ref().filter(|d| d.value == 0) {
-            problems.push(format!("{}: profiles.{name}.width_divisor: must be at least 1", at(divisor)));
+            problems.push(format!(
+                "{}: profiles.{name}.width_divisor: must be at least 1",
+                at(divisor)
+            ));
         }
     }
     if !file.profiles.contains_key("quick") {

@@ -80,12 +80,29 @@ impl Cell {
 }
 
 const FASHION_CLASSES: [&str; 10] = [
-    "t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag",
+    "t-shirt",
+    "trouser",
+    "pullover",
+    "dress",
+    "coat",
+    "sandal",
+    "shirt",
+    "sneaker",
+    "bag",
     "ankle-boot",
 ];
 
 const CIFAR10_CLASSES: [&str; 10] = [
-    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
 ];
 
 /// The label index of a class written as an index or a name of the given data set.
@@ -98,7 +115,10 @@ pub(crate) fn class_index(dataset: &str, class: &str) -> Option<u8> {
         "fashion-mnist" => &FASHION_CLASSES,
         _ => return None,
     };
-    names.iter().position(|name| *name == class).map(|i| i as u8)
+    names
+        .iter()
+        .position(|name| *name == class)
+        .map(|i| i as u8)
 }
 
 /// Whether a class name is known for any data set (used before the data set is paired).
@@ -113,23 +133,37 @@ pub(crate) fn class_index_any(class: &str) -> Option<u8> {
 pub fn expand(file: &ExperimentFile, experiment: &str, profile: &str) -> Result<Vec<Cell>, String> {
     let spec = file.profiles.get(profile).ok_or_else(|| {
         let known: Vec<_> = file.profiles.keys().map(String::as_str).collect();
-        format!("experiment {experiment} has no profile `{profile}` (it has: {})", known.join(", "))
+        format!(
+            "experiment {experiment} has no profile `{profile}` (it has: {})",
+            known.join(", ")
+        )
     })?;
     let values = |own: &Option<Vec<serde_saphyr::Spanned<String>>>,
                   base: &Option<Vec<serde_saphyr::Spanned<String>>>| {
-        own.as_ref().or(base.as_ref()).map(|v| v.iter().map(|s| s.value.clone()).collect())
+        own.as_ref()
+            .or(base.as_ref())
+            .map(|v| v.iter().map(|s| s.value.clone()).collect())
     };
-    let datasets: Vec<String> = values(&spec.grid.datasets, &file.grid.datasets).unwrap_or_default();
+    let datasets: Vec<String> =
+        values(&spec.grid.datasets, &file.grid.datasets).unwrap_or_default();
     let classes: Vec<Option<String>> = match values(&spec.grid.classes, &file.grid.classes) {
         Some(classes) => classes.into_iter().map(Some).collect(),
         None => vec![None],
     };
-    let depths: Vec<Option<usize>> =
-        match spec.grid.hidden_layers.as_ref().or(file.grid.hidden_layers.as_ref()) {
-            Some(depths) => depths.iter().map(|d| Some(d.value)).collect(),
-            None => vec![None],
-        };
-    let epoch_counts: Vec<u64> = spec.grid.epochs.as_ref().or(file.grid.epochs.as_ref())
+    let depths: Vec<Option<usize>> = match spec
+        .grid
+        .hidden_layers
+        .as_ref()
+        .or(file.grid.hidden_layers.as_ref())
+    {
+        Some(depths) => depths.iter().map(|d| Some(d.value)).collect(),
+        None => vec![None],
+    };
+    let epoch_counts: Vec<u64> = spec
+        .grid
+        .epochs
+        .as_ref()
+        .or(file.grid.epochs.as_ref())
         .map(|v| v.iter().map(|e| e.value).collect())
         .unwrap_or_default();
     let window = spec.window.as_ref().unwrap_or(&file.window).value;
@@ -171,8 +205,8 @@ pub fn expand(file: &ExperimentFile, experiment: &str, profile: &str) -> Result<
                     if window != file.window.value {
                         scaled.push(format!("window {window} (thesis {})", file.window.value));
                     }
-                    if data_prep.limit.is_some() {
-                        scaled.push(format!("images limited to {}", data_prep.limit.unwrap()));
+                    if let Some(limit) = data_prep.limit {
+                        scaled.push(format!("images limited to {limit}"));
                     }
                     cells.push(Cell {
                         experiment: experiment.to_owned(),
@@ -222,9 +256,19 @@ fn resolve_settings(
         ModelKind::Vanilla => {
             let thesis = VanillaSettings::thesis(depth.unwrap_or(2));
             let narrowed = VanillaOverrides {
-                generator_widths: Some(thesis.generator_widths.iter().map(|w| w / divisor).collect()),
+                generator_widths: Some(
+                    thesis
+                        .generator_widths
+                        .iter()
+                        .map(|w| w / divisor)
+                        .collect(),
+                ),
                 discriminator_widths: Some(
-                    thesis.discriminator_widths.iter().map(|w| w / divisor).collect(),
+                    thesis
+                        .discriminator_widths
+                        .iter()
+                        .map(|w| w / divisor)
+                        .collect(),
                 ),
                 ..VanillaOverrides::default()
             };

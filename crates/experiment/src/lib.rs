@@ -10,9 +10,11 @@ mod grid;
 mod key;
 mod published;
 mod store;
+mod summary;
 
 pub use file::{load_experiment, parse_experiment, ExperimentError, ExperimentFile, ModelKind};
 pub use grid::{expand, Cell, DataSpec, ModelSettings};
 pub use key::RunKey;
 pub use published::{published_value, PUBLISHED_D_LOSS_CSV};
 pub use store::{Completion, Lookup, RunEntry, RunStore, StoreError};
+pub use summary::{window_mean, Summary};

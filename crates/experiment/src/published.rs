@@ -36,10 +36,25 @@ mod tests {
 
     #[test]
     fn finds_published_values_and_nothing_else() {
-        assert_eq!(published_value("vanilla", "mnist", None, Some(2), 600), Some(0.58236426));
-        assert_eq!(published_value("vanilla", "fashion-mnist", None, Some(5), 2000), Some(0.56105234));
-        assert_eq!(published_value("dcgan", "cifar10", Some("dog"), None, 1000), Some(0.46569556));
-        assert_eq!(published_value("vanilla", "mnist", None, Some(4), 600), None);
-        assert_eq!(published_value("dcgan", "cifar10", Some("dog"), None, 500), None);
+        assert_eq!(
+            published_value("vanilla", "mnist", None, Some(2), 600),
+            Some(0.58236426)
+        );
+        assert_eq!(
+            published_value("vanilla", "fashion-mnist", None, Some(5), 2000),
+            Some(0.56105234)
+        );
+        assert_eq!(
+            published_value("dcgan", "cifar10", Some("dog"), None, 1000),
+            Some(0.46569556)
+        );
+        assert_eq!(
+            published_value("vanilla", "mnist", None, Some(4), 600),
+            None
+        );
+        assert_eq!(
+            published_value("dcgan", "cifar10", Some("dog"), None, 500),
+            None
+        );
     }
 }

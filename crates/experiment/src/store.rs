@@ -119,11 +119,20 @@ impl RunStore {
         if history.len() as u64 != completion.epochs {
             return Err(corrupt(
                 &self.dir(key).join("history.csv"),
-                format!("{} epochs recorded, complete.json says {}", history.len(), completion.epochs),
+                format!(
+                    "{} epochs recorded, complete.json says {}",
+                    history.len(),
+                    completion.epochs
+                ),
             ));
         }
         let samples = self.read_samples(key)?;
-        Ok(RunEntry { key: key.clone(), history, samples, completion })
+        Ok(RunEntry {
+            key: key.clone(),
+            history,
+            samples,
+            completion,
+        })
     }
 
     /// Reads an entry's history, finished or not (an unfinished run's history ends at its
@@ -133,11 +142,18 @@ impl RunStore {
         let text = String::from_utf8(read(&path)?).map_err(|e| corrupt(&path, e.to_string()))?;
         let mut lines = text.lines();
         if lines.next() != Some(HISTORY_HEADER) {
-            return Err(corrupt(&path, format!("expected the header `{HISTORY_HEADER}`")));
+            return Err(corrupt(
+                &path,
+                format!("expected the header `{HISTORY_HEADER}`"),
+            ));
         }
-        lines.enumerate().map(|(idx, line)| parse_record(line).map_err(|reason| {
-            corrupt(&path, format!("line {}: {reason}", idx + 2))
-        })).collect()
+        lines
+            .enumerate()
+            .map(|(idx, line)| {
+                parse_record(line)
+                    .map_err(|reason| corrupt(&path, format!("line {}: {reason}", idx + 2)))
+            })
+            .collect()
     }
 
     /// Writes an entry's history (atomically replacing any earlier one).
@@ -160,7 +176,7 @@ impl RunStore {
         self.write_file(key, "history.csv", text.as_bytes())
     }
 
-    fn read_samples(&self, key: &RunKey) -> Result<BTreeMap<u64, SampleImages>, StoreError> {
+    pub fn read_samples(&self, key: &RunKey) -> Result<BTreeMap<u64, SampleImages>, StoreError> {
         let path = self.dir(key).join("samples.safetensors");
         if !path.exists() {
             return Ok(BTreeMap::new());
@@ -179,7 +195,16 @@ impl RunStore {
                 .flatten_all()
                 .and_then(|t| t.to_vec1::<f32>())
                 .map_err(|e| corrupt(&path, e.to_string()))?;
-            samples.insert(epoch, SampleImages { pixels, n_images, channels, height, width });
+            samples.insert(
+                epoch,
+                SampleImages {
+                    pixels,
+                    n_images,
+                    channels,
+                    height,
+                    width,
+                },
+            );
         }
         Ok(samples)
     }
@@ -212,7 +237,10 @@ impl RunStore {
         self.ensure_dir(key)?;
         let path = self.dir(key).join(name);
         let tmp = self.dir(key).join(format!("{name}.tmp"));
-        std::fs::write(&tmp, bytes).map_err(|source| StoreError::Io { path: tmp.clone(), source })?;
+        std::fs::write(&tmp, bytes).map_err(|source| StoreError::Io {
+            path: tmp.clone(),
+            source,
+        })?;
         std::fs::rename(&tmp, &path).map_err(|source| StoreError::Io { path, source })
     }
 
@@ -235,11 +263,17 @@ impl RunStore {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, StoreError> {
-    std::fs::read(path).map_err(|source| StoreError::Io { path: path.to_owned(), source })
+    std::fs::read(path).map_err(|source| StoreError::Io {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 fn corrupt(path: &Path, reason: String) -> StoreError {
-    StoreError::Corrupt { path: path.to_owned(), reason }
+    StoreError::Corrupt {
+        path: path.to_owned(),
+        reason,
+    }
 }
 
 fn parse_record(line: &str) -> Result<EpochRecord, String> {
@@ -248,13 +282,21 @@ fn parse_record(line: &str) -> Result<EpochRecord, String> {
         return Err(format!("expected 7 fields, found {}", fields.len()));
     }
     let number = |idx: usize| -> Result<f64, String> {
-        fields[idx].parse().map_err(|_| format!("field {} `{}` is not a number", idx + 1, fields[idx]))
+        fields[idx]
+            .parse()
+            .map_err(|_| format!("field {} `{}` is not a number", idx + 1, fields[idx]))
     };
     let optional = |idx: usize| -> Result<Option<f64>, String> {
-        if fields[idx].is_empty() { Ok(None) } else { number(idx).map(Some) }
+        if fields[idx].is_empty() {
+            Ok(None)
+        } else {
+            number(idx).map(Some)
+        }
     };
     Ok(EpochRecord {
-        epoch: fields[0].parse().map_err(|_| format!("epoch `{}` is not an integer", fields[0]))?,
+        epoch: fields[0]
+            .parse()
+            .map_err(|_| format!("epoch `{}` is not an integer", fields[0]))?,
         d_loss_last: number(1)?,
         g_loss_last: number(2)?,
         d_loss_mean: number(3)?,

@@ -49,7 +49,10 @@ fn unknown_key_is_reported_with_line_and_column() {
     let message = error_of(&MINIMAL.replace("seed: 1\n", "seed: 1\nlearning_rate: 0.1\n"));
     assert!(message.contains("bad.yaml"), "{message}");
     assert!(message.contains("line 4 column 1"), "{message}");
-    assert!(message.contains("unknown field `learning_rate`"), "{message}");
+    assert!(
+        message.contains("unknown field `learning_rate`"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -80,9 +83,17 @@ fn every_semantic_problem_is_listed_with_its_location() {
         .replace("epochs: [10]", "epochs: [10, 0]")
         .replace("window: 5", "window: 0");
     let error = parse_experiment(&yaml, Path::new("bad.yaml")).unwrap_err();
-    let ExperimentError::Invalid { problems, .. } = &error else { panic!("{error}") };
+    let ExperimentError::Invalid { problems, .. } = &error else {
+        panic!("{error}")
+    };
     assert_eq!(problems.len(), 3, "{problems:#?}");
-    assert!(problems.iter().any(|p| p.starts_with("line 6 column 21") && p.contains("kmnist")));
-    assert!(problems.iter().any(|p| p.starts_with("line 8 column 16") && p.contains("epochs")));
-    assert!(problems.iter().any(|p| p.starts_with("line 4 column 9") && p.contains("window")));
+    assert!(problems
+        .iter()
+        .any(|p| p.starts_with("line 6 column 21") && p.contains("kmnist")));
+    assert!(problems
+        .iter()
+        .any(|p| p.starts_with("line 8 column 16") && p.contains("epochs")));
+    assert!(problems
+        .iter()
+        .any(|p| p.starts_with("line 4 column 9") && p.contains("window")));
 }

@@ -13,14 +13,29 @@ fn thesis_vanilla() -> ganrepro_experiment::ExperimentFile {
 fn thesis_grid_has_twelve_cells_with_published_values() {
     let cells = expand(&thesis_vanilla(), "thesis-vanilla", "thesis").unwrap();
     assert_eq!(cells.len(), 2 * 3 * 2);
-    assert!(cells.iter().all(|c| c.thesis_value.is_some() && c.window == 250));
-    assert!(cells.iter().all(|c| c.scaled.is_empty()), "the thesis profile scales nothing");
+    assert!(cells
+        .iter()
+        .all(|c| c.thesis_value.is_some() && c.window == 250));
+    assert!(
+        cells.iter().all(|c| c.scaled.is_empty()),
+        "the thesis profile scales nothing"
+    );
     let first = &cells[0];
-    assert_eq!((first.dataset.as_str(), first.hidden_layers, first.epochs), ("mnist", Some(2), 600));
+    assert_eq!(
+        (first.dataset.as_str(), first.hidden_layers, first.epochs),
+        ("mnist", Some(2), 600)
+    );
     assert_eq!(first.thesis_value, Some(0.58236426));
     assert_eq!(first.sample_epochs, [2, 20, 600]);
-    let deep = cells.iter().find(|c| c.hidden_layers == Some(5) && c.epochs == 2000).unwrap();
-    assert_eq!(deep.sample_epochs, [2000], "extra snapshots only at 2 hidden layers");
+    let deep = cells
+        .iter()
+        .find(|c| c.hidden_layers == Some(5) && c.epochs == 2000)
+        .unwrap();
+    assert_eq!(
+        deep.sample_epochs,
+        [2000],
+        "extra snapshots only at 2 hidden layers"
+    );
     let ModelSettings::Vanilla(settings) = &deep.settings;
     assert_eq!(settings.generator_widths.len(), 6);
     assert_eq!(settings.steps_per_epoch, 468);
@@ -32,7 +47,11 @@ fn quick_profile_names_what_it_scaled() {
     assert_eq!(cells.len(), 12);
     for cell in &cells {
         assert_eq!(cell.scaled.len(), 1, "{:?}", cell.scaled);
-        assert!(cell.scaled[0].starts_with("steps_per_epoch"), "{:?}", cell.scaled);
+        assert!(
+            cell.scaled[0].starts_with("steps_per_epoch"),
+            "{:?}",
+            cell.scaled
+        );
         assert!(cell.scaled[0].contains("(thesis 468)"));
     }
 }
@@ -49,7 +68,10 @@ fn width_divisor_keeps_the_depth_rule() {
 #[test]
 fn unknown_profile_is_an_error_naming_the_known_ones() {
     let error = expand(&thesis_vanilla(), "thesis-vanilla", "fast").unwrap_err();
-    assert!(error.contains("`fast`") && error.contains("quick"), "{error}");
+    assert!(
+        error.contains("`fast`") && error.contains("quick"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -57,7 +79,11 @@ fn run_key_is_stable_and_sensitive() {
     let cells = expand(&thesis_vanilla(), "thesis-vanilla", "quick").unwrap();
     let cell = &cells[0];
     let key = RunKey::of(cell, "data-hash");
-    assert_eq!(key, RunKey::of(&cell.clone(), "data-hash"), "same inputs, same key");
+    assert_eq!(
+        key,
+        RunKey::of(&cell.clone(), "data-hash"),
+        "same inputs, same key"
+    );
     assert_eq!(key.0.len(), 64);
 
     // Things that change the result change the key.
@@ -81,8 +107,13 @@ fn run_key_is_stable_and_sensitive() {
     assert_eq!(key, RunKey::of(&other, "data-hash"));
 
     // Cells differing only by epochs share a trajectory.
-    let longer = cells.iter().find(|c| c.hidden_layers == cell.hidden_layers && c.epochs == 2000);
-    assert_eq!(RunKey::trajectory(cell, "d"), RunKey::trajectory(longer.unwrap(), "d"));
+    let longer = cells
+        .iter()
+        .find(|c| c.hidden_layers == cell.hidden_layers && c.epochs == 2000);
+    assert_eq!(
+        RunKey::trajectory(cell, "d"),
+        RunKey::trajectory(longer.unwrap(), "d")
+    );
 }
 
 #[test]
@@ -93,5 +124,8 @@ fn run_key_is_pinned() {
                 hidden_layers: [2]\n  epochs: [10]\nprofiles:\n  quick:\n    note: t\n";
     let file = parse_experiment(yaml, Path::new("t.yaml")).unwrap();
     let cell = &expand(&file, "t", "quick").unwrap()[0];
-    assert_eq!(RunKey::of(cell, "abc").0, "1b23018fe7d2dccc33c48d657e77784fdebdf485c175c2415012d926cb37854f");
+    assert_eq!(
+        RunKey::of(cell, "abc").0,
+        "1b23018fe7d2dccc33c48d657e77784fdebdf485c175c2415012d926cb37854f"
+    );
 }

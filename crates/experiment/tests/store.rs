@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use ganrepro_experiment::{Lookup, RunKey, RunStore};
 use ganrepro_experiment::Completion;
+use ganrepro_experiment::{Lookup, RunKey, RunStore};
 use ganrepro_train::{EpochRecord, SampleImages};
 
 fn history(n: u64) -> Vec<EpochRecord> {
@@ -31,13 +31,32 @@ fn finished_entry_round_trips_bit_exactly() {
     store.write_history(&key, &records).unwrap();
     let samples = BTreeMap::from([(
         5,
-        SampleImages { pixels: vec![0.5, -0.25, 1.0, -1.0], n_images: 1, channels: 1, height: 2, width: 2 },
+        SampleImages {
+            pixels: vec![0.5, -0.25, 1.0, -1.0],
+            n_images: 1,
+            channels: 1,
+            height: 2,
+            width: 2,
+        },
     )]);
     store.write_samples(&key, &samples).unwrap();
-    assert!(matches!(store.lookup(&key), Lookup::Partial), "no completion marker yet");
+    assert!(
+        matches!(store.lookup(&key), Lookup::Partial),
+        "no completion marker yet"
+    );
 
-    store.complete(&key, &Completion { epochs: 5, served_from: None }).unwrap();
-    let Lookup::Hit(entry) = store.lookup(&key) else { panic!("expected a hit") };
+    store
+        .complete(
+            &key,
+            &Completion {
+                epochs: 5,
+                served_from: None,
+            },
+        )
+        .unwrap();
+    let Lookup::Hit(entry) = store.lookup(&key) else {
+        panic!("expected a hit")
+    };
     assert_eq!(entry.history, records);
     assert_eq!(entry.samples, samples);
 }
@@ -48,13 +67,27 @@ fn damaged_entries_are_reported_as_corrupt() {
     let store = RunStore::new(dir.path());
     let key = RunKey("b".repeat(64));
     store.write_history(&key, &history(3)).unwrap();
-    store.complete(&key, &Completion { epochs: 4, served_from: None }).unwrap();
-    let Lookup::Corrupt(error) = store.lookup(&key) else { panic!("expected corrupt") };
+    store
+        .complete(
+            &key,
+            &Completion {
+                epochs: 4,
+                served_from: None,
+            },
+        )
+        .unwrap();
+    let Lookup::Corrupt(error) = store.lookup(&key) else {
+        panic!("expected corrupt")
+    };
     assert!(error.to_string().contains("3 epochs recorded"), "{error}");
 
     let history_path = store.dir(&key).join("history.csv");
-    let text = std::fs::read_to_string(&history_path).unwrap().replace("2,", "2,oops");
+    let text = std::fs::read_to_string(&history_path)
+        .unwrap()
+        .replace("2,", "2,oops");
     std::fs::write(&history_path, text).unwrap();
-    let Lookup::Corrupt(error) = store.lookup(&key) else { panic!("expected corrupt") };
+    let Lookup::Corrupt(error) = store.lookup(&key) else {
+        panic!("expected corrupt")
+    };
     assert!(error.to_string().contains("line 3"), "{error}");
 }

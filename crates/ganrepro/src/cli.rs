@@ -24,6 +24,25 @@ pub enum Command {
     Reproduce(ReproduceArgs),
     /// Compare a produced d_loss.csv with a golden copy, cell by cell.
     Compare(CompareArgs),
+    /// Check that the committed tables of a profile match the run keys the current code and
+    /// experiment files give, without training anything.
+    CheckKeys(CheckKeysArgs),
+    /// Time the training step of each model at thesis size; append to results/bench/bench.csv.
+    Bench(BenchArgs),
+}
+
+/// Options of `bench`.
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// Workspace root (results/bench/ is written there).
+    #[arg(long, default_value = ".")]
+    pub root: PathBuf,
+    /// Timed repetitions of each step after the warm-up.
+    #[arg(long, default_value_t = 10)]
+    pub repetitions: usize,
+    /// A name for this measurement in the CSV, such as the optimisation it tests.
+    #[arg(long)]
+    pub label: Option<String>,
 }
 
 /// Options of `reproduce`.
@@ -53,6 +72,23 @@ pub struct ReproduceArgs {
     /// Train on the first CUDA GPU (needs a build with `--features cuda`).
     #[arg(long)]
     pub cuda: bool,
+    /// Write tables and figures here instead of results/<profile>/.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// Options of `check-keys`.
+#[derive(Debug, Clone, Args)]
+pub struct CheckKeysArgs {
+    /// The profile whose committed tables are checked.
+    #[arg(long, default_value = "quick")]
+    pub profile: String,
+    /// Workspace root holding experiments/, results/ and data/.
+    #[arg(long, default_value = ".")]
+    pub root: PathBuf,
+    /// Directory holding the data sets (also GANREPRO_DATA_DIR).
+    #[arg(long, env = "GANREPRO_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
 }
 
 /// Options of `compare`.
@@ -74,5 +110,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Reproduce(args) => crate::reproduce::reproduce(&args),
         Command::Compare(args) => crate::outputs::compare(&args),
+        Command::CheckKeys(args) => crate::reproduce::check_keys(&args),
+        Command::Bench(args) => crate::bench::bench(&args).map(|()| ExitCode::SUCCESS),
     }
 }

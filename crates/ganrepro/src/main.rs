@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    ganrepro::threads::configure_candle();
     let cli = ganrepro::cli::Cli::parse();
     ganrepro::logging::init(cli.verbose);
     match ganrepro::cli::run(cli) {

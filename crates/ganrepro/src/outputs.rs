@@ -54,22 +54,28 @@ pub fn row(outcome: &CellOutcome) -> CellRow {
     }
 }
 
-/// Writes `d_loss.csv`, `d_loss.md` and every figure of the profile; returns the markdown.
+/// Writes `d_loss.csv`, `d_loss.md` and every figure of the profile into `dir`; returns the
+/// markdown.
 /// With `merge`, rows of experiments not in `outcomes` are kept from the existing table.
 pub fn write_all(
-    root: &Path,
+    dir: &Path,
     profile: &str,
     outcomes: &[CellOutcome],
     skipped: &[Skipped],
     merge: bool,
 ) -> anyhow::Result<String> {
-    let dir = root.join("results").join(profile);
     let csv_path = dir.join("d_loss.csv");
     let mut rows: Vec<CellRow> = outcomes.iter().map(row).collect();
     if merge && csv_path.exists() {
-        let ran: BTreeSet<&str> = outcomes.iter().map(|o| o.cell.experiment.as_str()).collect();
+        let ran: BTreeSet<&str> = outcomes
+            .iter()
+            .map(|o| o.cell.experiment.as_str())
+            .collect();
         let kept = ganrepro_report::read_d_loss_csv(&csv_path)?;
-        rows.extend(kept.into_iter().filter(|r| !ran.contains(r.experiment.as_str())));
+        rows.extend(
+            kept.into_iter()
+                .filter(|r| !ran.contains(r.experiment.as_str())),
+        );
     }
     ganrepro_report::sort_rows(&mut rows);
     ganrepro_report::write_d_loss_csv(&csv_path, &rows)?;
@@ -93,11 +99,26 @@ pub fn write_all(
         .collect();
     let note = notes.into_iter().collect::<Vec<_>>().join("\n\n");
     let markdown = ganrepro_report::render_d_loss_markdown(profile, &rows, &skipped_cells, &note);
-    ganrepro_report::write_d_loss_markdown(&dir.join("d_loss.md"), profile, &rows, &skipped_cells, &note)?;
+    ganrepro_report::write_d_loss_markdown(
+        &dir.join("d_loss.md"),
+        profile,
+        &rows,
+        &skipped_cells,
+        &note,
+    )?;
 
     write_figures(&dir.join("figures"), outcomes, &rows)?;
     info!("tables and figures written to {}", dir.display());
     Ok(markdown)
+}
+
+/// Whether a table row describes `cell`.
+pub fn same_cell(row: &CellRow, cell: &Cell) -> bool {
+    row.experiment == cell.experiment
+        && row.dataset == cell.dataset
+        && row.class == cell.class
+        && row.hidden_layers == cell.hidden_layers.map(|h| h as u32)
+        && u64::from(row.epochs) == cell.epochs
 }
 
 fn figure_stem(cell: &Cell) -> String {
@@ -117,10 +138,30 @@ fn write_figures(dir: &Path, outcomes: &[CellOutcome], rows: &[CellRow]) -> anyh
         let folder = dir.join(&cell.experiment);
         let stem = figure_stem(cell);
         let history = LossHistory {
-            d_loss_last: outcome.entry.history.iter().map(|r| r.d_loss_last).collect(),
-            g_loss_last: outcome.entry.history.iter().map(|r| r.g_loss_last).collect(),
-            d_loss_mean: outcome.entry.history.iter().map(|r| r.d_loss_mean).collect(),
-            g_loss_mean: outcome.entry.history.iter().map(|r| r.g_loss_mean).collect(),
+            d_loss_last: outcome
+                .entry
+                .history
+                .iter()
+                .map(|r| r.d_loss_last)
+                .collect(),
+            g_loss_last: outcome
+                .entry
+                .history
+                .iter()
+                .map(|r| r.g_loss_last)
+                .collect(),
+            d_loss_mean: outcome
+                .entry
+                .history
+                .iter()
+                .map(|r| r.d_loss_mean)
+                .collect(),
+            g_loss_mean: outcome
+                .entry
+                .history
+                .iter()
+                .map(|r| r.g_loss_mean)
+                .collect(),
         };
         // The thesis draws a quadratic trend on the vanilla curves only.
         let trend = cell.model == ModelKind::Vanilla;
@@ -150,15 +191,19 @@ fn write_figures(dir: &Path, outcomes: &[CellOutcome], rows: &[CellRow]) -> anyh
             .with_context(|| format!("drawing {}", path.display()))?;
         }
     }
-    let groups: BTreeSet<(String, String)> =
-        rows.iter().map(|r| (r.experiment.clone(), r.dataset.clone())).collect();
+    let groups: BTreeSet<(String, String)> = rows
+        .iter()
+        .map(|r| (r.experiment.clone(), r.dataset.clone()))
+        .collect();
     for (experiment, dataset) in groups {
         let subset: Vec<CellRow> = rows
             .iter()
             .filter(|r| r.experiment == experiment && r.dataset == dataset)
             .cloned()
             .collect();
-        let path = dir.join(&experiment).join(format!("{dataset}-comparison.png"));
+        let path = dir
+            .join(&experiment)
+            .join(format!("{dataset}-comparison.png"));
         let title = format!("{experiment} on {dataset}: ours vs the thesis");
         ganrepro_report::plot_comparison(&path, &title, &subset)
             .with_context(|| format!("drawing {}", path.display()))?;

@@ -12,7 +12,7 @@ use ganrepro_train::candle_core::Device;
 use rayon::prelude::*;
 use tracing::{debug, info};
 
-use crate::cli::ReproduceArgs;
+use crate::cli::{CheckKeysArgs, ReproduceArgs};
 use crate::data::DataCache;
 use crate::outputs::{self, Skipped};
 use crate::runner::{self, CellOutcome, Provenance, Trajectory};
@@ -22,11 +22,16 @@ pub fn reproduce(args: &ReproduceArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let experiments_dir = args.root.join("experiments");
     let cells = plan(&experiments_dir, &args.profile, &args.only)?;
-    info!("{} cells in the {} profile of {} experiment file(s)", cells.len(), args.profile, {
-        let mut names: Vec<_> = cells.iter().map(|c| c.experiment.as_str()).collect();
-        names.dedup();
-        names.len()
-    });
+    info!(
+        "{} cells in the {} profile of {} experiment file(s)",
+        cells.len(),
+        args.profile,
+        {
+            let mut names: Vec<_> = cells.iter().map(|c| c.experiment.as_str()).collect();
+            names.dedup();
+            names.len()
+        }
+    );
 
     // Resolve the data of every cell; a data set that cannot be found skips its cells.
     let mut options = DataOptions::from_env(&args.root);
@@ -60,15 +65,25 @@ pub fn reproduce(args: &ReproduceArgs) -> anyhow::Result<ExitCode> {
         .into_iter()
         .map(|(trajectory_key, cells)| {
             let images = &images_of[&trajectory_key];
-            Trajectory { data_sha256: images.content_sha256.clone(), images, cells }
+            Trajectory {
+                data_sha256: images.content_sha256.clone(),
+                images,
+                cells,
+            }
         })
         .collect();
 
     let to_train: Vec<&Trajectory> = trajectories
         .iter()
-        .filter(|t| t.cells.iter().any(|(_, key)| !matches!(store.lookup(key), ganrepro_experiment::Lookup::Hit(_))))
+        .filter(|t| {
+            t.cells
+                .iter()
+                .any(|(_, key)| !matches!(store.lookup(key), ganrepro_experiment::Lookup::Hit(_)))
+        })
         .collect();
     let jobs = args.jobs.unwrap_or_else(|| default_jobs(to_train.len()));
+    let gemm_threads = crate::threads::share_cores(jobs);
+    info!("training {jobs} run(s) at a time with {gemm_threads} matrix-multiply thread(s) each");
     let epochs_to_train: u64 = to_train.iter().map(|t| remaining_epochs(t, &store)).sum();
     if epochs_to_train > 0 {
         let seconds = estimate_seconds(&to_train, &store, &device)?;
@@ -101,14 +116,22 @@ pub fn reproduce(args: &ReproduceArgs) -> anyhow::Result<ExitCode> {
         }
     }
 
-    let report = outputs::write_all(&args.root, &args.profile, &outcomes, &skipped, !args.only.is_empty())?;
+    let out_dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.root.join("results").join(&args.profile));
+    let merge = !args.only.is_empty();
+    let report = outputs::write_all(&out_dir, &args.profile, &outcomes, &skipped, merge)?;
     println!("{report}");
     print_summary(&outcomes, &skipped, started);
     if !failures.is_empty() {
         bail!("{} run(s) failed:\n{}", failures.len(), failures.join("\n"));
     }
     if args.require_all && !skipped.is_empty() {
-        eprintln!("ganrepro: {} cell(s) skipped and --require-all was given", skipped.len());
+        eprintln!(
+            "ganrepro: {} cell(s) skipped and --require-all was given",
+            skipped.len()
+        );
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
@@ -122,7 +145,12 @@ pub fn plan(experiments_dir: &Path, profile: &str, only: &[String]) -> anyhow::R
         .filter(|path| path.extension().is_some_and(|e| e == "yaml"))
         .collect();
     paths.sort();
-    let stem = |path: &Path| path.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+    let stem = |path: &Path| {
+        path.file_stem()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned()
+    };
     for name in only {
         if !paths.iter().any(|p| &stem(p) == name) {
             bail!("no experiment `{name}` in {}", experiments_dir.display());
@@ -130,7 +158,10 @@ pub fn plan(experiments_dir: &Path, profile: &str, only: &[String]) -> anyhow::R
     }
     let mut cells = Vec::new();
     let mut problems = Vec::new();
-    for path in paths.iter().filter(|p| only.is_empty() || only.contains(&stem(p))) {
+    for path in paths
+        .iter()
+        .filter(|p| only.is_empty() || only.contains(&stem(p)))
+    {
         match load_experiment(path) {
             Ok(file) => match expand(&file, &stem(path), profile) {
                 Ok(expanded) => cells.extend(expanded),
@@ -140,7 +171,10 @@ pub fn plan(experiments_dir: &Path, profile: &str, only: &[String]) -> anyhow::R
         }
     }
     if !problems.is_empty() {
-        bail!("invalid experiments, nothing was trained:\n{}", problems.join("\n"));
+        bail!(
+            "invalid experiments, nothing was trained:\n{}",
+            problems.join("\n")
+        );
     }
     Ok(cells)
 }
@@ -148,7 +182,10 @@ pub fn plan(experiments_dir: &Path, profile: &str, only: &[String]) -> anyhow::R
 fn remaining_epochs(trajectory: &Trajectory, store: &RunStore) -> u64 {
     let (_, leader_key) = trajectory.cells.last().expect("a trajectory has cells");
     let (leader, _) = trajectory.cells.last().expect("a trajectory has cells");
-    let done = store.read_history(leader_key).map(|h| h.len() as u64).unwrap_or(0);
+    let done = store
+        .read_history(leader_key)
+        .map(|h| h.len() as u64)
+        .unwrap_or(0);
     leader.epochs.saturating_sub(done)
 }
 
@@ -160,7 +197,11 @@ fn default_jobs(n_runs: usize) -> usize {
 }
 
 /// Times one training step of each run to train (after a warm-up step) and scales it up.
-fn estimate_seconds(to_train: &[&Trajectory], store: &RunStore, device: &Device) -> anyhow::Result<f64> {
+fn estimate_seconds(
+    to_train: &[&Trajectory],
+    store: &RunStore,
+    device: &Device,
+) -> anyhow::Result<f64> {
     let mut total = 0.0;
     for trajectory in to_train {
         let (leader, _) = trajectory.cells.last().expect("a trajectory has cells");
@@ -173,7 +214,8 @@ fn estimate_seconds(to_train: &[&Trajectory], store: &RunStore, device: &Device)
         let start = Instant::now();
         trainer.train_epoch()?;
         let step_seconds = start.elapsed().as_secs_f64();
-        total += step_seconds * (steps_per_epoch as u64 * remaining_epochs(trajectory, store)) as f64;
+        total +=
+            step_seconds * (steps_per_epoch as u64 * remaining_epochs(trajectory, store)) as f64;
     }
     Ok(total)
 }
@@ -187,9 +229,24 @@ fn human_duration(seconds: f64) -> String {
 }
 
 fn print_summary(outcomes: &[CellOutcome], skipped: &[Skipped], started: Instant) {
-    let count = |f: &dyn Fn(&Provenance) -> bool| outcomes.iter().filter(|o| f(&o.provenance)).count();
-    let trained = count(&|p| matches!(p, Provenance::Trained { resumed_from_epoch: None }));
-    let resumed = count(&|p| matches!(p, Provenance::Trained { resumed_from_epoch: Some(_) }));
+    let count =
+        |f: &dyn Fn(&Provenance) -> bool| outcomes.iter().filter(|o| f(&o.provenance)).count();
+    let trained = count(&|p| {
+        matches!(
+            p,
+            Provenance::Trained {
+                resumed_from_epoch: None
+            }
+        )
+    });
+    let resumed = count(&|p| {
+        matches!(
+            p,
+            Provenance::Trained {
+                resumed_from_epoch: Some(_)
+            }
+        )
+    });
     let cached = count(&|p| matches!(p, Provenance::Cached));
     let served = count(&|p| matches!(p, Provenance::ServedFrom(_)));
     eprintln!(
@@ -200,6 +257,76 @@ fn print_summary(outcomes: &[CellOutcome], skipped: &[Skipped], started: Instant
         started.elapsed().as_secs_f64()
     );
     for skip in skipped {
-        eprintln!("  skipped {}: {}", skip.cell.label(), skip.reason.lines().next().unwrap_or(""));
+        eprintln!(
+            "  skipped {}: {}",
+            skip.cell.label(),
+            skip.reason.lines().next().unwrap_or("")
+        );
     }
+}
+
+/// `ganrepro check-keys`: exit 1, naming each stale row, if the committed table of a profile
+/// was not produced by the current code and experiment files.
+pub fn check_keys(args: &CheckKeysArgs) -> anyhow::Result<ExitCode> {
+    let table = args
+        .root
+        .join("results")
+        .join(&args.profile)
+        .join("d_loss.csv");
+    let rows = ganrepro_report::read_d_loss_csv(&table)?;
+    let cells = plan(&args.root.join("experiments"), &args.profile, &[])?;
+    let mut options = DataOptions::from_env(&args.root);
+    options.data_dir = args.data_dir.clone().or(options.data_dir);
+    let mut data = DataCache::default();
+    let mut stale = Vec::new();
+    for cell in &cells {
+        let Ok(images) = data.get(&cell.data, &options)? else {
+            // A cell whose data is missing cannot have a committed row; it must not have one.
+            if let Some(row) = rows.iter().find(|r| outputs::same_cell(r, cell)) {
+                stale.push(format!(
+                    "{}: committed row but no data to check it ({})",
+                    cell.label(),
+                    row.run_key
+                ));
+            }
+            continue;
+        };
+        let key = RunKey::of(cell, &images.content_sha256);
+        match rows.iter().find(|r| outputs::same_cell(r, cell)) {
+            Some(row) if row.run_key == key.0 => {}
+            Some(row) => stale.push(format!(
+                "{}: committed run key {} but the current code and files give {}",
+                cell.label(),
+                &row.run_key[..12.min(row.run_key.len())],
+                key.short()
+            )),
+            None => stale.push(format!("{}: no committed row", cell.label())),
+        }
+    }
+    for row in &rows {
+        if !cells.iter().any(|cell| outputs::same_cell(row, cell)) {
+            stale.push(format!(
+                "{}: committed row for a cell no experiment declares",
+                row.cell_key()
+            ));
+        }
+    }
+    if stale.is_empty() {
+        println!(
+            "{}: all {} rows match the current run keys",
+            table.display(),
+            rows.len()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{} is stale ({} problem(s)):\n  {}\nrefresh it with: cargo xtask reproduce --profile {} \
+         (and commit results/{}/)",
+        table.display(),
+        stale.len(),
+        stale.join("\n  "),
+        args.profile,
+        args.profile
+    );
+    Ok(ExitCode::from(1))
 }

@@ -59,7 +59,11 @@ pub fn sample_count(cell: &Cell) -> usize {
 }
 
 /// Builds the trainer of a cell.
-pub fn make_trainer(cell: &Cell, images: &ImageSet, device: &Device) -> anyhow::Result<Box<dyn Trainer + Send>> {
+pub fn make_trainer(
+    cell: &Cell,
+    images: &ImageSet,
+    device: &Device,
+) -> anyhow::Result<Box<dyn Trainer + Send>> {
     let view = Images {
         pixels: &images.pixels,
         n_images: images.n_images,
@@ -68,9 +72,12 @@ pub fn make_trainer(cell: &Cell, images: &ImageSet, device: &Device) -> anyhow::
         width: images.width,
     };
     Ok(match &cell.settings {
-        ModelSettings::Vanilla(settings) => {
-            Box::new(VanillaTrainer::new(settings.clone(), cell.seed, &view, device)?)
-        }
+        ModelSettings::Vanilla(settings) => Box::new(VanillaTrainer::new(
+            settings.clone(),
+            cell.seed,
+            &view,
+            device,
+        )?),
     })
 }
 
@@ -96,7 +103,10 @@ pub fn run_trajectory(
                 });
             }
             Lookup::Corrupt(error) => {
-                warn!("{}: {error:#}; removing the entry and training again", cell.label());
+                warn!(
+                    "{}: {error:#}; removing the entry and training again",
+                    cell.label()
+                );
                 store.remove(key)?;
                 missing.push((cell, key));
             }
@@ -112,8 +122,11 @@ pub fn run_trajectory(
         Some(outcome) => (outcome.entry.clone(), None),
         None => {
             // The longest run must also keep samples at every shorter cell's snapshots.
-            let mut sample_epochs: Vec<u64> =
-                trajectory.cells.iter().flat_map(|(c, _)| c.sample_epochs.clone()).collect();
+            let mut sample_epochs: Vec<u64> = trajectory
+                .cells
+                .iter()
+                .flat_map(|(c, _)| c.sample_epochs.clone())
+                .collect();
             sample_epochs.sort_unstable();
             sample_epochs.dedup();
             let (entry, resumed) = train(
@@ -135,7 +148,9 @@ pub fn run_trajectory(
                 cell: cell.clone(),
                 key: key.clone(),
                 entry: leader_entry.clone(),
-                provenance: Provenance::Trained { resumed_from_epoch: leader_provenance.flatten() },
+                provenance: Provenance::Trained {
+                    resumed_from_epoch: leader_provenance.flatten(),
+                },
             });
             continue;
         }
@@ -190,12 +205,24 @@ fn serve_from(
         .filter(|(epoch, _)| cell.sample_epochs.contains(epoch))
         .map(|(epoch, s)| (*epoch, s.clone()))
         .collect();
-    store.write_file(key, "cell.json", describe_cell(cell, key, data_sha256).as_bytes())?;
+    store.write_file(
+        key,
+        "cell.json",
+        describe_cell(cell, key, data_sha256).as_bytes(),
+    )?;
     store.write_history(key, &history)?;
     store.write_samples(key, &samples)?;
-    let completion = Completion { epochs: cell.epochs, served_from: Some(longer.key.0.clone()) };
+    let completion = Completion {
+        epochs: cell.epochs,
+        served_from: Some(longer.key.0.clone()),
+    };
     store.complete(key, &completion)?;
-    Ok(RunEntry { key: key.clone(), history, samples, completion })
+    Ok(RunEntry {
+        key: key.clone(),
+        history,
+        samples,
+        completion,
+    })
 }
 
 /// Trains `cell` to its epoch count, resuming from a checkpoint if a killed run left one.
@@ -229,32 +256,49 @@ fn train(
                     samples = read_partial_samples(store, key, epoch);
                 }
                 resumed_from = Some(epoch);
-                info!("{label}: resuming run {} from its checkpoint at epoch {epoch}", key.short());
+                info!(
+                    "{label}: resuming run {} from its checkpoint at epoch {epoch}",
+                    key.short()
+                );
             }
             Ok(_) | Err(_) => {
-                warn!("{label}: the checkpoint of run {} is unusable; starting over", key.short());
+                warn!(
+                    "{label}: the checkpoint of run {} is unusable; starting over",
+                    key.short()
+                );
                 store.remove(key)?;
                 trainer = make_trainer(cell, trajectory.images, device)?;
             }
         }
     } else if store.dir(key).exists() {
-        warn!("{label}: run {} left no checkpoint; starting over", key.short());
+        warn!(
+            "{label}: run {} left no checkpoint; starting over",
+            key.short()
+        );
         store.remove(key)?;
     }
-    store.write_file(key, "cell.json", describe_cell(cell, key, &trajectory.data_sha256).as_bytes())?;
+    store.write_file(
+        key,
+        "cell.json",
+        describe_cell(cell, key, &trajectory.data_sha256).as_bytes(),
+    )?;
     let mut log = RunLog::open(store, key)?;
     log.line(&format!(
         "training {label} to epoch {} (run key {}){}",
         cell.epochs,
         key.0,
-        resumed_from.map(|e| format!(", resumed at epoch {e}")).unwrap_or_default()
+        resumed_from
+            .map(|e| format!(", resumed at epoch {e}"))
+            .unwrap_or_default()
     ))?;
 
     progress.set_message(label.clone());
     progress.inc(trainer.completed_epochs());
     let mut last_checkpoint = Instant::now();
     while trainer.completed_epochs() < cell.epochs {
-        let record = trainer.train_epoch().with_context(|| format!("training {label}"))?;
+        let record = trainer
+            .train_epoch()
+            .with_context(|| format!("training {label}"))?;
         let epoch = record.epoch;
         history.push(record);
         if sample_epochs.contains(&epoch) {
@@ -273,15 +317,29 @@ fn train(
             last_checkpoint = Instant::now();
         }
     }
-    let completion = Completion { epochs: cell.epochs, served_from: None };
+    let completion = Completion {
+        epochs: cell.epochs,
+        served_from: None,
+    };
     store.complete(key, &completion)?;
     log.line("finished")?;
-    Ok((RunEntry { key: key.clone(), history, samples, completion }, resumed_from))
+    Ok((
+        RunEntry {
+            key: key.clone(),
+            history,
+            samples,
+            completion,
+        },
+        resumed_from,
+    ))
 }
 
 fn read_partial_samples(store: &RunStore, key: &RunKey, up_to: u64) -> BTreeMap<u64, SampleImages> {
     match store.read_samples(key) {
-        Ok(samples) => samples.into_iter().filter(|(epoch, _)| *epoch <= up_to).collect(),
+        Ok(samples) => samples
+            .into_iter()
+            .filter(|(epoch, _)| *epoch <= up_to)
+            .collect(),
         Err(error) => {
             warn!("{error:#}; samples before the checkpoint are lost");
             BTreeMap::new()
@@ -317,9 +375,11 @@ impl RunLog {
 pub fn progress_bar(n_epochs: u64) -> ProgressBar {
     let bar = ProgressBar::new(n_epochs);
     bar.set_style(
-        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} epochs, eta {eta} {msg}")
-            .expect("valid template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:30}] {pos}/{len} epochs, eta {eta} {msg}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
     );
     bar
 }
