@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use ganrepro_train::dcgan::DcganOverrides;
 use ganrepro_train::vanilla::VanillaOverrides;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
@@ -56,6 +57,9 @@ pub struct ExperimentFile {
     /// Settings of the vanilla GAN that differ from the notebook's.
     #[serde(default)]
     pub vanilla: Option<VanillaOverrides>,
+    /// Settings of the DCGAN that differ from the notebook's.
+    #[serde(default)]
+    pub dcgan: Option<DcganOverrides>,
     /// Named ways to scale the experiment (`thesis`, `quick`, `ci`).
     pub profiles: BTreeMap<String, ProfileSpec>,
 }
@@ -130,6 +134,9 @@ pub struct ProfileSpec {
     /// Vanilla settings to layer over the file's.
     #[serde(default)]
     pub vanilla: Option<VanillaOverrides>,
+    /// DCGAN settings to layer over the file's.
+    #[serde(default)]
+    pub dcgan: Option<DcganOverrides>,
 }
 
 /// A problem with an experiment file.

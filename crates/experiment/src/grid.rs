@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use ganrepro_train::dcgan::{DcganOverrides, DcganSettings};
 use ganrepro_train::vanilla::{VanillaOverrides, VanillaSettings};
 
 use crate::file::{DataPrep, ExperimentFile, ModelKind, ProfileSpec};
@@ -13,6 +14,34 @@ use crate::published::published_value;
 pub enum ModelSettings {
     /// A vanilla GAN.
     Vanilla(VanillaSettings),
+    /// A DCGAN.
+    Dcgan(DcganSettings),
+}
+
+impl ModelSettings {
+    /// Optimisation steps per epoch.
+    pub fn steps_per_epoch(&self) -> usize {
+        match self {
+            ModelSettings::Vanilla(s) => s.steps_per_epoch,
+            ModelSettings::Dcgan(s) => s.steps_per_epoch,
+        }
+    }
+
+    /// Sets the optimisation steps per epoch (used to time a single step).
+    pub fn set_steps_per_epoch(&mut self, steps: usize) {
+        match self {
+            ModelSettings::Vanilla(s) => s.steps_per_epoch = steps,
+            ModelSettings::Dcgan(s) => s.steps_per_epoch = steps,
+        }
+    }
+
+    /// Images per batch.
+    pub fn batch_size(&self) -> usize {
+        match self {
+            ModelSettings::Vanilla(s) => s.batch_size,
+            ModelSettings::Dcgan(s) => s.batch_size,
+        }
+    }
 }
 
 /// Which images a cell trains on, fully resolved.
@@ -281,6 +310,21 @@ fn resolve_settings(
             let scaled = settings.describe_changes(&thesis, "thesis");
             (ModelSettings::Vanilla(settings), scaled)
         }
-        ModelKind::Dcgan => unimplemented!("the DCGAN settings arrive with issue 3"),
+        ModelKind::Dcgan => {
+            let thesis = DcganSettings::thesis();
+            let narrowed = DcganOverrides {
+                generator_filters: Some(thesis.generator_filters / divisor),
+                discriminator_filters: Some(thesis.discriminator_filters / divisor),
+                ..DcganOverrides::default()
+            };
+            let file_level = narrowed.merged(&file.dcgan.clone().unwrap_or_default());
+            let overrides = match profile.dcgan.as_ref() {
+                Some(profile) => file_level.merged(profile),
+                None => file_level,
+            };
+            let settings = thesis.clone().with_overrides(&overrides);
+            let scaled = settings.describe_changes(&thesis, "thesis");
+            (ModelSettings::Dcgan(settings), scaled)
+        }
     }
 }

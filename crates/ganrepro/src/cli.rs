@@ -75,6 +75,9 @@ pub struct ReproduceArgs {
     /// Write tables and figures here instead of results/<profile>/.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Seconds between checkpoints of a run (also written at its last epoch).
+    #[arg(long, default_value_t = 30.0)]
+    pub checkpoint_seconds: f64,
 }
 
 /// Options of `check-keys`.

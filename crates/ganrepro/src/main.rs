@@ -4,6 +4,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// mimalloc keeps freed memory for reuse. candle allocates a fresh buffer for every tensor
+/// operation, several MiB each at thesis size, and glibc's malloc returns buffers that large to
+/// the kernel on free, so every step page-faulted its working set in anew.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     ganrepro::threads::configure_candle();
     let cli = ganrepro::cli::Cli::parse();

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use ganrepro_experiment::{Cell, ModelKind, ModelSettings, Summary};
+use ganrepro_experiment::{Cell, ModelKind, Summary};
 use ganrepro_report::{CellRow, LossHistory, LossSeries, Model, SkippedCell};
 use tracing::info;
 
@@ -32,9 +32,7 @@ fn model(kind: ModelKind) -> Model {
 pub fn row(outcome: &CellOutcome) -> CellRow {
     let cell = &outcome.cell;
     let summary = Summary::of(&outcome.entry.history, cell.window, cell.model);
-    let (steps_per_epoch, batch_size) = match &cell.settings {
-        ModelSettings::Vanilla(s) => (s.steps_per_epoch, s.batch_size),
-    };
+    let (steps_per_epoch, batch_size) = (cell.settings.steps_per_epoch(), cell.settings.batch_size());
     CellRow {
         experiment: cell.experiment.clone(),
         model: model(cell.model),
@@ -121,7 +119,8 @@ pub fn same_cell(row: &CellRow, cell: &Cell) -> bool {
         && u64::from(row.epochs) == cell.epochs
 }
 
-fn figure_stem(cell: &Cell) -> String {
+/// `mnist-h2`, `cifar10-dog`: the part of a figure's name shared by the cells of a trajectory.
+fn trajectory_stem(cell: &Cell) -> String {
     let mut stem = cell.dataset.clone();
     if let Some(class) = &cell.class {
         stem += &format!("-{class}");
@@ -129,14 +128,26 @@ fn figure_stem(cell: &Cell) -> String {
     if let Some(depth) = cell.hidden_layers {
         stem += &format!("-h{depth}");
     }
-    stem + &format!("-e{}", cell.epochs)
+    stem
 }
 
 fn write_figures(dir: &Path, outcomes: &[CellOutcome], rows: &[CellRow]) -> anyhow::Result<()> {
+    // Cells of one trajectory share their samples: each grid is drawn once, named without the
+    // cell's epoch count.
+    let mut drawn_samples = BTreeSet::new();
+    // Figures of the experiments drawn now are replaced whole, so none is left from older runs.
+    let experiments: BTreeSet<&str> = outcomes.iter().map(|o| o.cell.experiment.as_str()).collect();
+    for experiment in experiments {
+        let folder = dir.join(experiment);
+        if folder.exists() {
+            std::fs::remove_dir_all(&folder)
+                .with_context(|| format!("clearing {}", folder.display()))?;
+        }
+    }
     for outcome in outcomes {
         let cell = &outcome.cell;
         let folder = dir.join(&cell.experiment);
-        let stem = figure_stem(cell);
+        let stem = format!("{}-e{}", trajectory_stem(cell), cell.epochs);
         let history = LossHistory {
             d_loss_last: outcome
                 .entry
@@ -172,11 +183,12 @@ fn write_figures(dir: &Path, outcomes: &[CellOutcome], rows: &[CellRow]) -> anyh
                 .with_context(|| format!("drawing {}", path.display()))?;
         }
         for (epoch, samples) in &outcome.entry.samples {
-            if !cell.sample_epochs.contains(epoch) {
+            let path: PathBuf =
+                folder.join(format!("{}-samples-epoch{epoch}.png", trajectory_stem(cell)));
+            if !cell.sample_epochs.contains(epoch) || !drawn_samples.insert(path.clone()) {
                 continue;
             }
             let side = (samples.n_images as f64).sqrt() as usize;
-            let path: PathBuf = folder.join(format!("{stem}-samples-epoch{epoch}.png"));
             ganrepro_report::plot_sample_grid(
                 &path,
                 &samples.pixels,

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use ganrepro_data::DataOptions;
-use ganrepro_experiment::{expand, load_experiment, Cell, ModelSettings, RunKey, RunStore};
+use ganrepro_experiment::{expand, load_experiment, Cell, RunKey, RunStore};
 use ganrepro_train::candle_core::Device;
 use rayon::prelude::*;
 use tracing::{debug, info};
@@ -98,11 +98,14 @@ pub fn reproduce(args: &ReproduceArgs) -> anyhow::Result<ExitCode> {
     }
 
     let progress = runner::progress_bar(epochs_to_train);
+    let checkpoint_interval = std::time::Duration::from_secs_f64(args.checkpoint_seconds.max(0.0));
     let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs).build()?;
     let results: Vec<anyhow::Result<Vec<CellOutcome>>> = pool.install(|| {
         trajectories
             .par_iter()
-            .map(|trajectory| runner::run_trajectory(trajectory, &store, &device, &progress))
+            .map(|trajectory| {
+                runner::run_trajectory(trajectory, &store, &device, &progress, checkpoint_interval)
+            })
             .collect()
     });
     progress.finish_and_clear();
@@ -206,9 +209,8 @@ fn estimate_seconds(
     for trajectory in to_train {
         let (leader, _) = trajectory.cells.last().expect("a trajectory has cells");
         let mut probe = leader.clone();
-        let steps_per_epoch = match &mut probe.settings {
-            ModelSettings::Vanilla(settings) => std::mem::replace(&mut settings.steps_per_epoch, 1),
-        };
+        let steps_per_epoch = probe.settings.steps_per_epoch();
+        probe.settings.set_steps_per_epoch(1);
         let mut trainer = runner::make_trainer(&probe, trajectory.images, device)?;
         trainer.train_epoch()?;
         let start = Instant::now();

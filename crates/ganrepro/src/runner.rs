@@ -9,13 +9,11 @@ use anyhow::Context;
 use ganrepro_data::ImageSet;
 use ganrepro_experiment::{Cell, Completion, Lookup, ModelSettings, RunEntry, RunKey, RunStore};
 use ganrepro_train::candle_core::Device;
+use ganrepro_train::dcgan::DcganTrainer;
 use ganrepro_train::vanilla::VanillaTrainer;
 use ganrepro_train::{checkpoint, EpochRecord, Images, SampleImages, Trainer};
 use indicatif::{ProgressBar, ProgressStyle};
-use tracing::{debug, info, warn};
-
-/// A checkpoint is written at least this often, so a killed run loses little.
-const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(30);
+use tracing::{info, warn};
 
 /// How a cell's result was obtained, for the summary.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +53,7 @@ pub struct Trajectory<'a> {
 pub fn sample_count(cell: &Cell) -> usize {
     match cell.settings {
         ModelSettings::Vanilla(_) => 100,
+        ModelSettings::Dcgan(_) => 9,
     }
 }
 
@@ -72,12 +71,12 @@ pub fn make_trainer(
         width: images.width,
     };
     Ok(match &cell.settings {
-        ModelSettings::Vanilla(settings) => Box::new(VanillaTrainer::new(
-            settings.clone(),
-            cell.seed,
-            &view,
-            device,
-        )?),
+        ModelSettings::Vanilla(settings) => {
+            Box::new(VanillaTrainer::new(settings.clone(), cell.seed, &view, device)?)
+        }
+        ModelSettings::Dcgan(settings) => {
+            Box::new(DcganTrainer::new(settings.clone(), cell.seed, &view, device)?)
+        }
     })
 }
 
@@ -88,13 +87,14 @@ pub fn run_trajectory(
     store: &RunStore,
     device: &Device,
     progress: &ProgressBar,
+    checkpoint_interval: Duration,
 ) -> anyhow::Result<Vec<CellOutcome>> {
     let mut outcomes = Vec::new();
     let mut missing = Vec::new();
     for (cell, key) in &trajectory.cells {
         match store.lookup(key) {
             Lookup::Hit(entry) => {
-                debug!("{} cached under run key {}", cell.label(), key.short());
+                info!("{} cached under run key {}", cell.label(), key.short());
                 outcomes.push(CellOutcome {
                     cell: cell.clone(),
                     key: key.clone(),
@@ -137,6 +137,7 @@ pub fn run_trajectory(
                 store,
                 device,
                 progress,
+                checkpoint_interval,
             )?;
             (entry, Some(resumed))
         }
@@ -235,6 +236,7 @@ fn train(
     store: &RunStore,
     device: &Device,
     progress: &ProgressBar,
+    checkpoint_interval: Duration,
 ) -> anyhow::Result<(RunEntry, Option<u64>)> {
     let label = cell.label();
     let mut trainer = make_trainer(cell, trajectory.images, device)?;
@@ -305,7 +307,7 @@ fn train(
             samples.insert(epoch, trainer.samples(sample_count(cell))?);
         }
         progress.inc(1);
-        if last_checkpoint.elapsed() >= CHECKPOINT_INTERVAL || epoch == cell.epochs {
+        if last_checkpoint.elapsed() >= checkpoint_interval || epoch == cell.epochs {
             // History and samples first: a checkpoint never points past what they hold.
             store.write_history(key, &history)?;
             store.write_samples(key, &samples)?;

@@ -121,9 +121,9 @@ fn every_figure_kind_writes_a_decodable_png() {
     assert_eq!(decode(&figure("d_loss.png")), (1000, 600, true));
     assert_eq!(decode(&figure("g_loss.png")), (1000, 600, true));
     // 28 pixels enlarged 4 times, with 8-pixel gaps: 10 * (112 + 8) + 8.
-    assert_eq!(decode(&figure("mnist_samples.png")), (1208, 1208, true));
+    assert_eq!(decode(&figure("mnist_samples.png")), (604, 604, true));
     // 32 pixels enlarged 3 times, with 6-pixel gaps: 3 * (96 + 6) + 6.
-    assert_eq!(decode(&figure("cifar_samples.png")), (312, 312, true));
+    assert_eq!(decode(&figure("cifar_samples.png")), (208, 208, true));
     assert_eq!(decode(&figure("vanilla_comparison.png")), (1000, 640, true));
     assert_eq!(decode(&figure("dcgan_comparison.png")), (1000, 640, true));
 }
@@ -166,9 +166,9 @@ fn inverted_grey_draws_dark_strokes_on_white() {
         let offset = (y * frame.width as usize + x) * 3;
         [pixels[offset], pixels[offset + 1], pixels[offset + 2]]
     };
-    // 2 pixels enlarged 48 times, gap 96: the stroke's tile starts at (96, 96).
-    assert_eq!(pixel(96, 96), [0, 0, 0]);
-    assert_eq!(pixel(96 + 48, 96), [255, 255, 255]);
+    // 2 pixels enlarged 28 times, gap 56: the stroke's tile starts at (56, 56).
+    assert_eq!(pixel(56, 56), [0, 0, 0]);
+    assert_eq!(pixel(56 + 28, 56), [255, 255, 255]);
     assert_eq!(pixel(10, 10), [150, 150, 150]);
 }
 

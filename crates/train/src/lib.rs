@@ -5,6 +5,7 @@
 
 pub mod adam;
 pub mod checkpoint;
+pub mod dcgan;
 pub mod nn;
 pub mod record;
 pub mod rng;

@@ -1,3 +1,4 @@
 //! Integration tests of the training crate: determinism, resume, learning.
 
+mod dcgan;
 mod vanilla;

@@ -8,7 +8,7 @@ use super::{plot_error, prepare};
 use crate::error::{ReportError, Result};
 
 /// Tiles are enlarged to at least this many pixels on their longer side.
-const MIN_TILE_PIXELS: usize = 96;
+const MIN_TILE_PIXELS: usize = 56;
 
 /// Draws `n_images` images into a `grid_rows` x `grid_cols` grid and writes it as a PNG.
 ///
