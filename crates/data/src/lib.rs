@@ -50,6 +50,44 @@ impl DatasetId {
     }
 }
 
+/// The class names of Fashion-MNIST in label order, as this project writes them.
+pub const FASHION_MNIST_CLASSES: [&str; 10] = [
+    "t-shirt",
+    "trouser",
+    "pullover",
+    "dress",
+    "coat",
+    "sandal",
+    "shirt",
+    "sneaker",
+    "bag",
+    "ankle-boot",
+];
+
+/// The class names of MNIST: its digits.
+pub const MNIST_CLASSES: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
+
+impl DatasetId {
+    /// The names of the data set's ten classes in label order.
+    pub fn class_names(self) -> &'static [&'static str; 10] {
+        match self {
+            DatasetId::Mnist => &MNIST_CLASSES,
+            DatasetId::FashionMnist => &FASHION_MNIST_CLASSES,
+            DatasetId::Cifar10 => &CIFAR10_CLASSES,
+        }
+    }
+
+    /// The label of a class given by name (any case) or by index "0".."9".
+    pub fn class_index(self, name_or_index: &str) -> Option<u8> {
+        let wanted = name_or_index.trim();
+        if let Ok(index) = wanted.parse::<u8>() {
+            return (index < 10).then_some(index);
+        }
+        let names = self.class_names();
+        names.iter().position(|name| name.eq_ignore_ascii_case(wanted)).map(|i| i as u8)
+    }
+}
+
 impl fmt::Display for DatasetId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -1,5 +1,6 @@
 //! Expansion of an experiment under a profile into its cells.
 
+use ganrepro_data::DatasetId;
 use serde::Serialize;
 
 use ganrepro_train::dcgan::{DcganOverrides, DcganSettings};
@@ -108,51 +109,14 @@ impl Cell {
     }
 }
 
-const FASHION_CLASSES: [&str; 10] = [
-    "t-shirt",
-    "trouser",
-    "pullover",
-    "dress",
-    "coat",
-    "sandal",
-    "shirt",
-    "sneaker",
-    "bag",
-    "ankle-boot",
-];
-
-const CIFAR10_CLASSES: [&str; 10] = [
-    "airplane",
-    "automobile",
-    "bird",
-    "cat",
-    "deer",
-    "dog",
-    "frog",
-    "horse",
-    "ship",
-    "truck",
-];
-
 /// The label index of a class written as an index or a name of the given data set.
 pub(crate) fn class_index(dataset: &str, class: &str) -> Option<u8> {
-    if let Ok(index) = class.parse::<u8>() {
-        return (index < 10).then_some(index);
-    }
-    let names = match dataset {
-        "cifar10" => &CIFAR10_CLASSES,
-        "fashion-mnist" => &FASHION_CLASSES,
-        _ => return None,
-    };
-    names
-        .iter()
-        .position(|name| *name == class)
-        .map(|i| i as u8)
+    dataset.parse::<DatasetId>().ok()?.class_index(class)
 }
 
 /// Whether a class name is known for any data set (used before the data set is paired).
 pub(crate) fn class_index_any(class: &str) -> Option<u8> {
-    class_index("cifar10", class).or_else(|| class_index("fashion-mnist", class))
+    DatasetId::ALL.iter().find_map(|dataset| dataset.class_index(class))
 }
 
 /// Expands `file` (named `experiment`) under `profile` into its cells, in grid order.

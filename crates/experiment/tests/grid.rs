@@ -48,7 +48,7 @@ fn quick_profile_names_what_it_scaled() {
     for cell in &cells {
         let named = |setting: &str| cell.scaled.iter().any(|phrase| phrase.starts_with(setting));
         assert_eq!(cell.scaled.len(), 3, "{:?}", cell.scaled);
-        assert!(named("steps_per_epoch 3 (thesis 468)"), "{:?}", cell.scaled);
+        assert!(named("steps_per_epoch 2 (thesis 468)"), "{:?}", cell.scaled);
         assert!(named("generator_widths") && named("discriminator_widths"), "{:?}", cell.scaled);
     }
 }

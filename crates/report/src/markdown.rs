@@ -9,19 +9,6 @@ use crate::cells::{CellRow, Model, SkippedCell};
 use crate::error::Result;
 use crate::table::write_atomically;
 
-/// CIFAR-10 class names in label order; DCGAN columns follow it.
-const CIFAR10_CLASSES: [&str; 10] = [
-    "airplane",
-    "automobile",
-    "bird",
-    "cat",
-    "deer",
-    "dog",
-    "frog",
-    "horse",
-    "ship",
-    "truck",
-];
 
 /// Renders the report of one profile: a table per experiment and data set, the profile's
 /// scaling note and a "Skipped" section listing every skipped cell with its reason.
@@ -191,7 +178,7 @@ fn render_dcgan(out: &mut String, rows: &[&CellRow]) {
         .into_iter()
         .collect();
     classes.sort_by_key(|class| {
-        let label = class.and_then(|class| CIFAR10_CLASSES.iter().position(|&name| name == class));
+        let label = class.and_then(crate::cells::class_rank);
         (label.is_none(), label, *class)
     });
     let epoch_counts: BTreeSet<u32> = rows.iter().map(|row| row.epochs).collect();

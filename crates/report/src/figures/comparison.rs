@@ -22,19 +22,6 @@ const PALETTE: [RGBColor; 6] = [
 ];
 const CHANCE_COLOUR: RGBColor = RGBColor(90, 90, 90);
 
-/// CIFAR-10 class names in label order; the DCGAN axis follows it.
-const CIFAR10_CLASSES: [&str; 10] = [
-    "airplane",
-    "automobile",
-    "bird",
-    "cat",
-    "deer",
-    "dog",
-    "frog",
-    "horse",
-    "ship",
-    "truck",
-];
 
 /// Draws our `thesis_statistic` against the published `thesis_value` for each row into a PNG.
 ///
@@ -75,7 +62,7 @@ pub fn plot_comparison(path: &Path, title: &str, rows: &[CellRow]) -> Result<()>
         .into_iter()
         .collect();
     categories.sort_by_key(|category| {
-        let class_label = CIFAR10_CLASSES.iter().position(|&class| class == category);
+        let class_label = crate::cells::class_rank(category);
         (category.parse::<u32>().ok(), class_label, category.clone())
     });
     let x_of = |row: &CellRow| -> f64 {
