@@ -182,7 +182,8 @@ impl Generator {
     }
 }
 
-/// Scores 32x32 RGB images, shape `[batch, 32, 32, 3]`, with a logit (the sigmoid is folded into the loss).
+/// Scores 32x32 RGB images, shape `[batch, 32, 32, 3]`, with a logit (the sigmoid is folded into
+/// the loss).
 ///
 /// A 3x3 convolution and three 4x4 stride-2 convolutions (32 -> 16 -> 8 -> 4), each with batch
 /// norm and LeakyReLU; flatten, dropout, dense to one unit.
