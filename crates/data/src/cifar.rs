@@ -44,10 +44,12 @@ pub const CIFAR10_CLASSES: [&str; 10] = [
 
 /// The label of a class given by name (any case) or by index "0".."9".
 pub fn cifar10_class_index(name_or_index: &str) -> Result<u8, DataError> {
-    DatasetId::Cifar10.class_index(name_or_index).ok_or_else(|| DataError::UnknownClass {
-        found: name_or_index.to_string(),
-        expected: CIFAR10_CLASSES.to_vec(),
-    })
+    DatasetId::Cifar10
+        .class_index(name_or_index)
+        .ok_or_else(|| DataError::UnknownClass {
+            found: name_or_index.to_string(),
+            expected: CIFAR10_CLASSES.to_vec(),
+        })
 }
 
 /// Bytes of one image: three 32x32 planes, R, G, then B, each row-major.

@@ -84,7 +84,10 @@ impl DatasetId {
             return (index < 10).then_some(index);
         }
         let names = self.class_names();
-        names.iter().position(|name| name.eq_ignore_ascii_case(wanted)).map(|i| i as u8)
+        names
+            .iter()
+            .position(|name| name.eq_ignore_ascii_case(wanted))
+            .map(|i| i as u8)
     }
 }
 

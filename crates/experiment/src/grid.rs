@@ -116,7 +116,9 @@ pub(crate) fn class_index(dataset: &str, class: &str) -> Option<u8> {
 
 /// Whether a class name is known for any data set (used before the data set is paired).
 pub(crate) fn class_index_any(class: &str) -> Option<u8> {
-    DatasetId::ALL.iter().find_map(|dataset| dataset.class_index(class))
+    DatasetId::ALL
+        .iter()
+        .find_map(|dataset| dataset.class_index(class))
 }
 
 /// Expands `file` (named `experiment`) under `profile` into its cells, in grid order.

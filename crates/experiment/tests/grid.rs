@@ -36,7 +36,9 @@ fn thesis_grid_has_twelve_cells_with_published_values() {
         [2000],
         "extra snapshots only at 2 hidden layers"
     );
-    let ModelSettings::Vanilla(settings) = &deep.settings else { panic!("vanilla") };
+    let ModelSettings::Vanilla(settings) = &deep.settings else {
+        panic!("vanilla")
+    };
     assert_eq!(settings.generator_widths.len(), 6);
     assert_eq!(settings.steps_per_epoch, 468);
 }
@@ -49,7 +51,11 @@ fn quick_profile_names_what_it_scaled() {
         let named = |setting: &str| cell.scaled.iter().any(|phrase| phrase.starts_with(setting));
         assert_eq!(cell.scaled.len(), 3, "{:?}", cell.scaled);
         assert!(named("steps_per_epoch 2 (thesis 468)"), "{:?}", cell.scaled);
-        assert!(named("generator_widths") && named("discriminator_widths"), "{:?}", cell.scaled);
+        assert!(
+            named("generator_widths") && named("discriminator_widths"),
+            "{:?}",
+            cell.scaled
+        );
     }
 }
 
@@ -62,17 +68,32 @@ fn dcgan_quick_profile_narrows_filters_and_keeps_the_grid() {
     assert_eq!(thesis.len(), 9);
     assert_eq!(quick.len(), 9);
     let published: Vec<_> = thesis.iter().filter_map(|c| c.thesis_value).collect();
-    assert_eq!(published, [0.45015996, 0.47024597, 0.46569556], "only the 1000-epoch cells");
-    let ModelSettings::Dcgan(settings) = &quick[0].settings else { panic!("dcgan") };
-    assert_eq!((settings.generator_filters, settings.discriminator_filters), (16, 16));
-    assert_eq!(quick[0].data.class, Some(1), "automobile is CIFAR-10 label 1");
+    assert_eq!(
+        published,
+        [0.45015996, 0.47024597, 0.46569556],
+        "only the 1000-epoch cells"
+    );
+    let ModelSettings::Dcgan(settings) = &quick[0].settings else {
+        panic!("dcgan")
+    };
+    assert_eq!(
+        (settings.generator_filters, settings.discriminator_filters),
+        (16, 16)
+    );
+    assert_eq!(
+        quick[0].data.class,
+        Some(1),
+        "automobile is CIFAR-10 label 1"
+    );
 }
 
 #[test]
 fn width_divisor_keeps_the_depth_rule() {
     let cells = expand(&thesis_vanilla(), "thesis-vanilla", "ci").unwrap();
     let deeper = cells.iter().find(|c| c.hidden_layers == Some(3)).unwrap();
-    let ModelSettings::Vanilla(settings) = &deeper.settings else { panic!("vanilla") };
+    let ModelSettings::Vanilla(settings) = &deeper.settings else {
+        panic!("vanilla")
+    };
     assert_eq!(settings.generator_widths, [16, 32, 64, 64]);
     assert_eq!(settings.discriminator_widths, [64, 64, 32, 16]);
 }
@@ -107,7 +128,9 @@ fn run_key_is_stable_and_sensitive() {
     other.epochs += 1;
     assert_ne!(key, RunKey::of(&other, "data-hash"));
     let mut other = cell.clone();
-    let ModelSettings::Vanilla(settings) = &mut other.settings else { panic!("vanilla") };
+    let ModelSettings::Vanilla(settings) = &mut other.settings else {
+        panic!("vanilla")
+    };
     settings.learning_rate *= 2.0;
     assert_ne!(key, RunKey::of(&other, "data-hash"));
 

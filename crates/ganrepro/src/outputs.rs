@@ -32,7 +32,8 @@ fn model(kind: ModelKind) -> Model {
 pub fn row(outcome: &CellOutcome) -> CellRow {
     let cell = &outcome.cell;
     let summary = Summary::of(&outcome.entry.history, cell.window, cell.model);
-    let (steps_per_epoch, batch_size) = (cell.settings.steps_per_epoch(), cell.settings.batch_size());
+    let (steps_per_epoch, batch_size) =
+        (cell.settings.steps_per_epoch(), cell.settings.batch_size());
     CellRow {
         experiment: cell.experiment.clone(),
         model: model(cell.model),
@@ -136,7 +137,10 @@ fn write_figures(dir: &Path, outcomes: &[CellOutcome], rows: &[CellRow]) -> anyh
     // cell's epoch count.
     let mut drawn_samples = BTreeSet::new();
     // Figures of the experiments drawn now are replaced whole, so none is left from older runs.
-    let experiments: BTreeSet<&str> = outcomes.iter().map(|o| o.cell.experiment.as_str()).collect();
+    let experiments: BTreeSet<&str> = outcomes
+        .iter()
+        .map(|o| o.cell.experiment.as_str())
+        .collect();
     for experiment in experiments {
         let folder = dir.join(experiment);
         if folder.exists() {
@@ -183,8 +187,10 @@ fn write_figures(dir: &Path, outcomes: &[CellOutcome], rows: &[CellRow]) -> anyh
                 .with_context(|| format!("drawing {}", path.display()))?;
         }
         for (epoch, samples) in &outcome.entry.samples {
-            let path: PathBuf =
-                folder.join(format!("{}-samples-epoch{epoch}.png", trajectory_stem(cell)));
+            let path: PathBuf = folder.join(format!(
+                "{}-samples-epoch{epoch}.png",
+                trajectory_stem(cell)
+            ));
             if !cell.sample_epochs.contains(epoch) || !drawn_samples.insert(path.clone()) {
                 continue;
             }

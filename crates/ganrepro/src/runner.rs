@@ -71,12 +71,18 @@ pub fn make_trainer(
         width: images.width,
     };
     Ok(match &cell.settings {
-        ModelSettings::Vanilla(settings) => {
-            Box::new(VanillaTrainer::new(settings.clone(), cell.seed, &view, device)?)
-        }
-        ModelSettings::Dcgan(settings) => {
-            Box::new(DcganTrainer::new(settings.clone(), cell.seed, &view, device)?)
-        }
+        ModelSettings::Vanilla(settings) => Box::new(VanillaTrainer::new(
+            settings.clone(),
+            cell.seed,
+            &view,
+            device,
+        )?),
+        ModelSettings::Dcgan(settings) => Box::new(DcganTrainer::new(
+            settings.clone(),
+            cell.seed,
+            &view,
+            device,
+        )?),
     })
 }
 

@@ -35,7 +35,10 @@ fn workspace_data() -> PathBuf {
             let mut options = ganrepro_data::DataOptions::from_env(&root);
             options.data_dir = None;
             options.allow_network = false;
-            for dataset in [ganrepro_data::DatasetId::Mnist, ganrepro_data::DatasetId::FashionMnist] {
+            for dataset in [
+                ganrepro_data::DatasetId::Mnist,
+                ganrepro_data::DatasetId::FashionMnist,
+            ] {
                 ganrepro_data::load_train(dataset, &options).expect("fetching test data");
             }
             root.join("data")
@@ -106,7 +109,10 @@ fn histories(root: &Path) -> Vec<(String, String)> {
         .map(|entry| {
             let dir = entry.unwrap().path();
             let key = dir.file_name().unwrap().to_string_lossy().into_owned();
-            (key, std::fs::read_to_string(dir.join("history.csv")).unwrap())
+            (
+                key,
+                std::fs::read_to_string(dir.join("history.csv")).unwrap(),
+            )
         })
         .collect();
     found.sort();
@@ -117,12 +123,18 @@ fn histories(root: &Path) -> Vec<(String, String)> {
 fn second_invocation_is_all_cache_hits_and_shorter_cells_are_served() {
     let root = fresh_root();
     let first = run_to_end(root.path());
-    assert!(first.contains("1 trained") && first.contains("1 served from a longer run"), "{first}");
+    assert!(
+        first.contains("1 trained") && first.contains("1 served from a longer run"),
+        "{first}"
+    );
     let table = std::fs::read_to_string(root.path().join("results/quick/d_loss.csv")).unwrap();
     assert_eq!(table.lines().count(), 3, "{table}");
 
     let second = run_to_end(root.path());
-    assert!(second.contains("0 trained") && second.contains("2 from the run store"), "{second}");
+    assert!(
+        second.contains("0 trained") && second.contains("2 from the run store"),
+        "{second}"
+    );
     let again = std::fs::read_to_string(root.path().join("results/quick/d_loss.csv")).unwrap();
     assert_eq!(table, again);
 
@@ -162,7 +174,10 @@ fn killed_run_resumes_to_the_same_losses() {
     child.kill().unwrap();
     let status = child.wait().unwrap();
     assert!(checkpointed >= 5, "no checkpoint within the deadline");
-    assert!(!status.success(), "the run finished before it could be killed; make it longer");
+    assert!(
+        !status.success(),
+        "the run finished before it could be killed; make it longer"
+    );
 
     let resumed = run_to_end(killed.path());
     assert!(resumed.contains("1 resumed from a checkpoint"), "{resumed}");
@@ -179,11 +194,19 @@ fn both_models_give_identical_tables_on_1_and_2_threads() {
                 .env("RAYON_NUM_THREADS", threads)
                 .output()
                 .unwrap();
-            assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+            assert!(
+                output.status.success(),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
             std::fs::read_to_string(root.path().join("results/quick/d_loss.csv")).unwrap()
         })
         .collect();
-    assert_eq!(tables[0].lines().count(), 4, "two vanilla cells and one DCGAN cell");
+    assert_eq!(
+        tables[0].lines().count(),
+        4,
+        "two vanilla cells and one DCGAN cell"
+    );
     assert_eq!(tables[0], tables[1]);
 }
 
@@ -194,7 +217,11 @@ fn compare_fails_naming_the_cell_that_moved() {
     let produced = root.path().join("results/quick/d_loss.csv");
     let golden = root.path().join("golden.csv");
     let tolerances = root.path().join("tolerances.yaml");
-    std::fs::write(&tolerances, "thesis_value:\n  absolute: 0\n  reason: copied\n").unwrap();
+    std::fs::write(
+        &tolerances,
+        "thesis_value:\n  absolute: 0\n  reason: copied\n",
+    )
+    .unwrap();
     let compare = |golden: &Path| {
         Command::new(env!("CARGO_BIN_EXE_ganrepro"))
             .args(["compare", "--produced"])
@@ -206,7 +233,10 @@ fn compare_fails_naming_the_cell_that_moved() {
             .output()
             .unwrap()
     };
-    assert!(compare(&produced).status.success(), "a table matches itself");
+    assert!(
+        compare(&produced).status.success(),
+        "a table matches itself"
+    );
 
     // Nudge the last digit of one loss in the golden copy.
     let table = std::fs::read_to_string(&produced).unwrap();

@@ -9,7 +9,6 @@ use crate::cells::{CellRow, Model, SkippedCell};
 use crate::error::Result;
 use crate::table::write_atomically;
 
-
 /// Renders the report of one profile: a table per experiment and data set, the profile's
 /// scaling note and a "Skipped" section listing every skipped cell with its reason.
 pub fn render_d_loss_markdown(
@@ -53,7 +52,11 @@ pub fn render_d_loss_markdown(
         }
         // Rows of one table share most of their scaling; list each phrase once, in order.
         let mut scaled: Vec<&str> = Vec::new();
-        for phrase in group.iter().flat_map(|row| row.scaled.split("; ")).map(str::trim) {
+        for phrase in group
+            .iter()
+            .flat_map(|row| row.scaled.split("; "))
+            .map(str::trim)
+        {
             if !phrase.is_empty() && !scaled.contains(&phrase) {
                 scaled.push(phrase);
             }

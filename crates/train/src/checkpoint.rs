@@ -33,7 +33,9 @@ pub(crate) fn restore_vars(
 
 /// The epoch count stored in a checkpoint.
 pub(crate) fn completed_epochs(tensors: &HashMap<String, Tensor>) -> Result<u64> {
-    let tensor = tensors.get("completed_epochs").ok_or_else(|| missing("completed_epochs"))?;
+    let tensor = tensors
+        .get("completed_epochs")
+        .ok_or_else(|| missing("completed_epochs"))?;
     Ok(tensor.to_vec1::<f64>()?[0] as u64)
 }
 

@@ -42,8 +42,16 @@ pub struct Images<'a> {
 impl Images<'_> {
     /// The images as a `[n, c, h, w]` tensor scaled to [-1, 1] by `(x - 127.5) / 127.5`.
     pub fn to_tensor(&self, device: &Device) -> Result<Tensor> {
-        let values: Vec<f32> = self.pixels.iter().map(|&p| (p as f32 - 127.5) / 127.5).collect();
-        Tensor::from_vec(values, (self.n_images, self.channels, self.height, self.width), device)
+        let values: Vec<f32> = self
+            .pixels
+            .iter()
+            .map(|&p| (p as f32 - 127.5) / 127.5)
+            .collect();
+        Tensor::from_vec(
+            values,
+            (self.n_images, self.channels, self.height, self.width),
+            device,
+        )
     }
 }
 

@@ -25,9 +25,10 @@ impl Init {
     /// Draws `n` weights for a layer with the given fans.
     pub fn draw(self, rng: &mut ChaCha8Rng, n: usize, fan_in: usize, fan_out: usize) -> Vec<f32> {
         match self {
-            Init::Normal { std } => {
-                rng::normal(rng, n).into_iter().map(|x| x * std as f32).collect()
-            }
+            Init::Normal { std } => rng::normal(rng, n)
+                .into_iter()
+                .map(|x| x * std as f32)
+                .collect(),
             Init::GlorotUniform => {
                 let limit = (6.0 / (fan_in + fan_out) as f64).sqrt() as f32;
                 rng::uniform(rng, n, -limit, limit)
@@ -62,16 +63,25 @@ impl Dense {
     /// Applies the layer; with `frozen`, no gradient flows into its parameters.
     pub fn forward(&self, xs: &Tensor, frozen: bool) -> Result<Tensor> {
         let (weight, bias) = if frozen {
-            (self.weight.as_tensor().detach(), self.bias.as_tensor().detach())
+            (
+                self.weight.as_tensor().detach(),
+                self.bias.as_tensor().detach(),
+            )
         } else {
-            (self.weight.as_tensor().clone(), self.bias.as_tensor().clone())
+            (
+                self.weight.as_tensor().clone(),
+                self.bias.as_tensor().clone(),
+            )
         };
         xs.matmul(&weight)?.broadcast_add(&bias)
     }
 
     /// The layer's variables named under `prefix`.
     pub fn named_vars(&self, prefix: &str) -> Vec<(String, Var)> {
-        vec![(format!("{prefix}.weight"), self.weight.clone()), (format!("{prefix}.bias"), self.bias.clone())]
+        vec![
+            (format!("{prefix}.weight"), self.weight.clone()),
+            (format!("{prefix}.bias"), self.bias.clone()),
+        ]
     }
 }
 
@@ -209,7 +219,12 @@ impl Conv2d {
     /// Applies the layer to `[batch, height, width, c_in]` images; with `frozen`, no gradient
     /// flows into its parameters.
     pub fn forward(&self, xs: &Tensor, frozen: bool) -> Result<Tensor> {
-        let ConvSpec { c_in, c_out, kernel, .. } = self.spec;
+        let ConvSpec {
+            c_in,
+            c_out,
+            kernel,
+            ..
+        } = self.spec;
         let (weight, bias) = parameters(&self.weight, &self.bias, frozen);
         let (batch, height, width, _) = xs.dims4()?;
         let (out_height, out_width) = (self.spec.conv_output(height), self.spec.conv_output(width));
@@ -225,7 +240,8 @@ impl Conv2d {
         let patches = pixels.index_select(&taps, 1)?;
         let patches = patches.reshape((batch * out_height * out_width, kernel * kernel * c_in))?;
         let ys = patches.matmul(&weight.reshape((kernel * kernel * c_in, c_out))?)?;
-        ys.broadcast_add(&bias)?.reshape((batch, out_height, out_width, c_out))
+        ys.broadcast_add(&bias)?
+            .reshape((batch, out_height, out_width, c_out))
     }
 
     /// The layer's variables named under `prefix`.
@@ -264,11 +280,18 @@ impl ConvTranspose2d {
     /// Applies the layer to `[batch, height, width, c_in]` images; with `frozen`, no gradient
     /// flows into its parameters.
     pub fn forward(&self, xs: &Tensor, frozen: bool) -> Result<Tensor> {
-        let ConvSpec { c_in, c_out, kernel, .. } = self.spec;
+        let ConvSpec {
+            c_in,
+            c_out,
+            kernel,
+            ..
+        } = self.spec;
         let (weight, bias) = parameters(&self.weight, &self.bias, frozen);
         let (batch, height, width, _) = xs.dims4()?;
-        let (out_height, out_width) =
-            (self.spec.transposed_output(height), self.spec.transposed_output(width));
+        let (out_height, out_width) = (
+            self.spec.transposed_output(height),
+            self.spec.transposed_output(width),
+        );
         let n_out_pixels = out_height * out_width;
 
         // Each input pixel's contribution through each tap, laid out like a convolution's
@@ -283,8 +306,11 @@ impl ConvTranspose2d {
         let table = self.spec.tap_table(out_height, out_width);
         let targets = Tensor::from_vec(table, n_contributions, xs.device())?;
         let canvas = Tensor::zeros((batch, n_out_pixels + 1, c_out), xs.dtype(), xs.device())?;
-        let ys = canvas.index_add(&targets, &contributions, 1)?.narrow(1, 0, n_out_pixels)?;
-        ys.broadcast_add(&bias)?.reshape((batch, out_height, out_width, c_out))
+        let ys = canvas
+            .index_add(&targets, &contributions, 1)?
+            .narrow(1, 0, n_out_pixels)?;
+        ys.broadcast_add(&bias)?
+            .reshape((batch, out_height, out_width, c_out))
     }
 
     /// The layer's variables named under `prefix`.
@@ -582,7 +608,9 @@ fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> Res
 /// finite for saturated logits: `max(x, 0) - x * t + ln(1 + exp(-|x|))`.
 pub fn bce_with_logits(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
     let softplus_tail = (logits.abs()?.neg()?.exp()? + 1.0)?.log()?;
-    (logits.relu()? - (logits * targets)?)?.add(&softplus_tail)?.mean_all()
+    (logits.relu()? - (logits * targets)?)?
+        .add(&softplus_tail)?
+        .mean_all()
 }
 
 #[cfg(test)]
@@ -594,7 +622,10 @@ mod tests {
         let device = Device::Cpu;
         let logits = Tensor::new(&[0.3f32, -1.2, 2.0, 200.0, -200.0], &device).unwrap();
         let targets = Tensor::new(&[0.9f32, 0.0, 1.0, 0.0, 0.9], &device).unwrap();
-        let got = bce_with_logits(&logits, &targets).unwrap().to_scalar::<f32>().unwrap() as f64;
+        let got = bce_with_logits(&logits, &targets)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap() as f64;
         let naive = |x: f64, t: f64| {
             let p = 1.0 / (1.0 + (-x).exp());
             -(t * p.ln() + (1.0 - t) * (1.0 - p).ln())

@@ -61,7 +61,15 @@ pub fn indices(rng: &mut ChaCha8Rng, n: usize, upper: usize) -> Vec<usize> {
 /// An inverted-dropout mask: `1 / keep` with probability `keep`, else 0.
 pub fn dropout_mask(rng: &mut ChaCha8Rng, n: usize, rate: f32) -> Vec<f32> {
     let keep = 1.0 - rate;
-    (0..n).map(|_| if rng.random::<f32>() < keep { 1.0 / keep } else { 0.0 }).collect()
+    (0..n)
+        .map(|_| {
+            if rng.random::<f32>() < keep {
+                1.0 / keep
+            } else {
+                0.0
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -94,6 +102,8 @@ mod tests {
         let mask = dropout_mask(&mut stream(1, Stream::Dropout, 0, 0), 100_000, 0.3);
         let kept = mask.iter().filter(|&&m| m > 0.0).count() as f64 / mask.len() as f64;
         assert!((kept - 0.7).abs() < 0.01, "kept fraction {kept}");
-        assert!(mask.iter().all(|&m| m == 0.0 || (m - 1.0 / 0.7).abs() < 1e-6));
+        assert!(mask
+            .iter()
+            .all(|&m| m == 0.0 || (m - 1.0 / 0.7).abs() < 1e-6));
     }
 }

@@ -6,7 +6,9 @@ use ganrepro_train::{EpochRecord, Images, Trainer};
 
 /// Deterministic, varied bytes standing in for images: tiny runs need no real data set.
 fn synthetic_pixels(n_images: usize, dim: usize) -> Vec<u8> {
-    (0..n_images * dim).map(|i| ((i * 37 + i / dim * 11) % 256) as u8).collect()
+    (0..n_images * dim)
+        .map(|i| ((i * 37 + i / dim * 11) % 256) as u8)
+        .collect()
 }
 
 fn tiny_settings() -> VanillaSettings {
@@ -22,9 +24,17 @@ fn tiny_settings() -> VanillaSettings {
 
 fn run(seed: u64, n_epochs: usize) -> (Vec<EpochRecord>, VanillaTrainer) {
     let pixels = synthetic_pixels(64, 49);
-    let images = Images { pixels: &pixels, n_images: 64, channels: 1, height: 7, width: 7 };
+    let images = Images {
+        pixels: &pixels,
+        n_images: 64,
+        channels: 1,
+        height: 7,
+        width: 7,
+    };
     let mut trainer = VanillaTrainer::new(tiny_settings(), seed, &images, &Device::Cpu).unwrap();
-    let records = (0..n_epochs).map(|_| trainer.train_epoch().unwrap()).collect();
+    let records = (0..n_epochs)
+        .map(|_| trainer.train_epoch().unwrap())
+        .collect();
     (records, trainer)
 }
 
@@ -48,9 +58,17 @@ fn resumed_run_matches_uninterrupted_run() {
     drop(trainer);
 
     let pixels = synthetic_pixels(64, 49);
-    let images = Images { pixels: &pixels, n_images: 64, channels: 1, height: 7, width: 7 };
+    let images = Images {
+        pixels: &pixels,
+        n_images: 64,
+        channels: 1,
+        height: 7,
+        width: 7,
+    };
     let mut resumed = VanillaTrainer::new(tiny_settings(), 5, &images, &Device::Cpu).unwrap();
-    resumed.restore(&ganrepro_train::checkpoint::load(&path, &Device::Cpu).unwrap()).unwrap();
+    resumed
+        .restore(&ganrepro_train::checkpoint::load(&path, &Device::Cpu).unwrap())
+        .unwrap();
     assert_eq!(resumed.completed_epochs(), 2);
     let tail: Vec<_> = (0..4).map(|_| resumed.train_epoch().unwrap()).collect();
 

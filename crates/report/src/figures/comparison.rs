@@ -22,7 +22,6 @@ const PALETTE: [RGBColor; 6] = [
 ];
 const CHANCE_COLOUR: RGBColor = RGBColor(90, 90, 90);
 
-
 /// Draws our `thesis_statistic` against the published `thesis_value` for each row into a PNG.
 ///
 /// Vanilla rows are placed by hidden layers and DCGAN rows by class; rows are grouped into one

@@ -98,7 +98,10 @@ mod tests {
         assert_eq!(two.discriminator_widths, [1024, 512, 256]);
         let five = VanillaSettings::thesis(5);
         assert_eq!(five.generator_widths, [256, 512, 1024, 1024, 1024, 1024]);
-        assert_eq!(five.discriminator_widths, [1024, 1024, 1024, 1024, 512, 256]);
+        assert_eq!(
+            five.discriminator_widths,
+            [1024, 1024, 1024, 1024, 512, 256]
+        );
         assert_eq!(two.steps_per_epoch, 468);
     }
 }

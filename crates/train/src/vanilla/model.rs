@@ -24,7 +24,11 @@ fn dense_stack(
     dims.windows(2)
         .enumerate()
         .map(|(idx, pair)| {
-            let init = if idx == 0 { Init::Normal { std: first_std } } else { Init::GlorotUniform };
+            let init = if idx == 0 {
+                Init::Normal { std: first_std }
+            } else {
+                Init::GlorotUniform
+            };
             Dense::new(pair[0], pair[1], init, rng, device)
         })
         .collect()
@@ -52,7 +56,10 @@ impl Generator {
             rng,
             device,
         )?;
-        Ok(Self { layers, slope: settings.leaky_slope })
+        Ok(Self {
+            layers,
+            slope: settings.leaky_slope,
+        })
     }
 
     /// Images for a batch of noise vectors, shape `[batch, image_dim]`.
@@ -68,7 +75,9 @@ impl Generator {
     /// The generator's parameters, named for checkpoints.
     pub fn named_vars(&self) -> Vec<(String, candle_core::Var)> {
         let layers = self.layers.iter().enumerate();
-        layers.flat_map(|(idx, layer)| layer.named_vars(&format!("generator.dense{idx}"))).collect()
+        layers
+            .flat_map(|(idx, layer)| layer.named_vars(&format!("generator.dense{idx}")))
+            .collect()
     }
 }
 
@@ -95,13 +104,20 @@ impl Discriminator {
             rng,
             device,
         )?;
-        Ok(Self { layers, slope: settings.leaky_slope, dropout: settings.dropout })
+        Ok(Self {
+            layers,
+            slope: settings.leaky_slope,
+            dropout: settings.dropout,
+        })
     }
 
     /// Logits, shape `[batch, 1]`, in training mode: dropout masks are drawn from `rng`.
     /// With `frozen`, gradients reach the input but not the discriminator's parameters.
     pub fn forward(&self, images: &Tensor, rng: &mut ChaCha8Rng, frozen: bool) -> Result<Tensor> {
-        let (last, hidden) = self.layers.split_last().expect("a discriminator has layers");
+        let (last, hidden) = self
+            .layers
+            .split_last()
+            .expect("a discriminator has layers");
         let mut xs = images.clone();
         for layer in hidden {
             xs = leaky_relu(&layer.forward(&xs, frozen)?, self.slope)?;

@@ -45,7 +45,9 @@ impl VanillaTrainer {
         let generator_optimizer = Adam::new(generator.named_vars(), adam)?;
         let discriminator_optimizer = Adam::new(discriminator.named_vars(), adam)?;
         Ok(Self {
-            images: images.to_tensor(device)?.reshape((images.n_images, image_dim))?,
+            images: images
+                .to_tensor(device)?
+                .reshape((images.n_images, image_dim))?,
             image_shape: (images.channels, images.height, images.width),
             settings,
             seed,
@@ -58,7 +60,10 @@ impl VanillaTrainer {
     }
 
     fn noise(&self, stream: Stream, epoch: u64, step: u64, n: usize) -> Result<Tensor> {
-        let values = rng::normal(&mut rng::stream(self.seed, stream, epoch, step), n * self.settings.noise_dim);
+        let values = rng::normal(
+            &mut rng::stream(self.seed, stream, epoch, step),
+            n * self.settings.noise_dim,
+        );
         Tensor::from_vec(values, (n, self.settings.noise_dim), self.images.device())
     }
 
@@ -70,14 +75,19 @@ impl VanillaTrainer {
 
         // Fake images from fresh noise, in inference mode (the generator has no dropout or
         // batch norm, so only the gradient tape differs).
-        let fakes = self.generator.forward(&self.noise(Stream::Noise, epoch, 2 * step, batch)?)?.detach();
+        let fakes = self
+            .generator
+            .forward(&self.noise(Stream::Noise, epoch, 2 * step, batch)?)?
+            .detach();
 
         // Real images drawn uniformly with replacement, not a shuffled pass over the data.
         let reals = {
             let mut index_rng = rng::stream(self.seed, Stream::RealBatch, epoch, step);
             let n_images = self.images.dim(0)?;
-            let idx: Vec<u32> =
-                rng::indices(&mut index_rng, batch, n_images).into_iter().map(|i| i as u32).collect();
+            let idx: Vec<u32> = rng::indices(&mut index_rng, batch, n_images)
+                .into_iter()
+                .map(|i| i as u32)
+                .collect();
             self.images.index_select(&Tensor::new(idx, &device)?, 0)?
         };
 
@@ -87,7 +97,9 @@ impl VanillaTrainer {
             let mut targets = vec![self.settings.real_target; batch];
             targets.resize(2 * batch, 0.0);
             let targets = Tensor::from_vec(targets, (2 * batch, 1), &device)?;
-            let logits = self.discriminator.forward(&inputs, &mut dropout_rng, false)?;
+            let logits = self
+                .discriminator
+                .forward(&inputs, &mut dropout_rng, false)?;
             let loss = bce_with_logits(&logits, &targets)?;
             self.discriminator_optimizer.step(&loss.backward()?)?;
             loss.to_scalar::<f32>()? as f64
@@ -95,9 +107,17 @@ impl VanillaTrainer {
 
         // Train G through the frozen D, dropout still active, towards target 1.
         let g_loss = {
-            let fakes = self.generator.forward(&self.noise(Stream::Noise, epoch, 2 * step + 1, batch)?)?;
+            let fakes = self.generator.forward(&self.noise(
+                Stream::Noise,
+                epoch,
+                2 * step + 1,
+                batch,
+            )?)?;
             let logits = self.discriminator.forward(&fakes, &mut dropout_rng, true)?;
-            let loss = bce_with_logits(&logits, &Tensor::ones((batch, 1), candle_core::DType::F32, &device)?)?;
+            let loss = bce_with_logits(
+                &logits,
+                &Tensor::ones((batch, 1), candle_core::DType::F32, &device)?,
+            )?;
             self.generator_optimizer.step(&loss.backward()?)?;
             loss.to_scalar::<f32>()? as f64
         };
@@ -121,8 +141,18 @@ impl Trainer for VanillaTrainer {
     fn samples(&self, n_images: usize) -> Result<SampleImages> {
         let noise = self.noise(Stream::Samples, 0, 0, n_images)?;
         let (channels, height, width) = self.image_shape;
-        let pixels = self.generator.forward(&noise)?.flatten_all()?.to_vec1::<f32>()?;
-        Ok(SampleImages { pixels, n_images, channels, height, width })
+        let pixels = self
+            .generator
+            .forward(&noise)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        Ok(SampleImages {
+            pixels,
+            n_images,
+            channels,
+            height,
+            width,
+        })
     }
 
     fn checkpoint(&self) -> Result<HashMap<String, Tensor>> {
@@ -142,11 +172,16 @@ impl Trainer for VanillaTrainer {
 
     fn restore(&mut self, tensors: &HashMap<String, Tensor>) -> Result<()> {
         crate::checkpoint::restore_vars(
-            self.generator.named_vars().into_iter().chain(self.discriminator.named_vars()),
+            self.generator
+                .named_vars()
+                .into_iter()
+                .chain(self.discriminator.named_vars()),
             tensors,
         )?;
-        self.generator_optimizer.load_state("generator_adam", tensors)?;
-        self.discriminator_optimizer.load_state("discriminator_adam", tensors)?;
+        self.generator_optimizer
+            .load_state("generator_adam", tensors)?;
+        self.discriminator_optimizer
+            .load_state("discriminator_adam", tensors)?;
         self.completed_epochs = crate::checkpoint::completed_epochs(tensors)?;
         Ok(())
     }
