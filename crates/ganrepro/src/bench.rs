@@ -292,11 +292,16 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<()> {
         rows.push(bench_dcgan(&device)?);
     }
 
+    // The gemm's rate on a large square product, for comparison with other libraries' figures
+    // (the steps' own shapes are smaller and run slower).
+    let square_gflops = matmul_rate(&[(1024, 1024, 1024)], 5, &device)?;
+
     let label = args.label.clone().unwrap_or_else(|| "unlabelled".into());
     println!(
         "gemm threads (RAYON_NUM_THREADS): {gemm_threads}; element-wise threads \
          (CANDLE_NUM_THREADS): {candle_threads}"
     );
+    println!("matmul 1024x1024x1024: {square_gflops:.1} GFLOP/s");
     println!(
         "{:<36} {:>5} {:>8} {:>7} {:>8} {:>8} {:>9} {:>8}",
         "benchmark", "batch", "steps/s", "spread", "GFLOP/s", "matmul", "of matmul", "peak MiB"

@@ -15,7 +15,7 @@ use tracing::{debug, info};
 use crate::cli::{CheckKeysArgs, ReproduceArgs};
 use crate::data::DataCache;
 use crate::outputs::{self, Skipped};
-use crate::runner::{self, CellOutcome, Provenance, Trajectory};
+use crate::runner::{self, CellOutcome, Provenance, RunContext, Trajectory};
 
 /// Runs the main job; exit code 1 when `--require-all` and a cell was skipped.
 pub fn reproduce(args: &ReproduceArgs) -> anyhow::Result<ExitCode> {
@@ -100,12 +100,16 @@ pub fn reproduce(args: &ReproduceArgs) -> anyhow::Result<ExitCode> {
     let progress = runner::progress_bar(epochs_to_train);
     let checkpoint_interval = std::time::Duration::from_secs_f64(args.checkpoint_seconds.max(0.0));
     let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs).build()?;
+    let context = RunContext {
+        store: &store,
+        device: &device,
+        progress: &progress,
+        checkpoint_interval,
+    };
     let results: Vec<anyhow::Result<Vec<CellOutcome>>> = pool.install(|| {
         trajectories
             .par_iter()
-            .map(|trajectory| {
-                runner::run_trajectory(trajectory, &store, &device, &progress, checkpoint_interval)
-            })
+            .map(|trajectory| runner::run_trajectory(trajectory, &context))
             .collect()
     });
     progress.finish_and_clear();

@@ -39,6 +39,18 @@ pub struct CellOutcome {
     pub provenance: Provenance,
 }
 
+/// Where and how runs train: shared by every trajectory of an invocation.
+pub struct RunContext<'a> {
+    /// The run store.
+    pub store: &'a RunStore,
+    /// The training device.
+    pub device: &'a Device,
+    /// The progress bar counting trained epochs.
+    pub progress: &'a ProgressBar,
+    /// Most time between two checkpoints of a run.
+    pub checkpoint_interval: Duration,
+}
+
 /// A group of cells sharing a trajectory, on one data set.
 pub struct Trajectory<'a> {
     /// Cells of the group with their run keys, longest last.
@@ -90,11 +102,9 @@ pub fn make_trainer(
 /// longest cell (resuming a killed run) and cutting the shorter ones from its history.
 pub fn run_trajectory(
     trajectory: &Trajectory,
-    store: &RunStore,
-    device: &Device,
-    progress: &ProgressBar,
-    checkpoint_interval: Duration,
+    context: &RunContext,
 ) -> anyhow::Result<Vec<CellOutcome>> {
+    let store = context.store;
     let mut outcomes = Vec::new();
     let mut missing = Vec::new();
     for (cell, key) in &trajectory.cells {
@@ -135,16 +145,7 @@ pub fn run_trajectory(
                 .collect();
             sample_epochs.sort_unstable();
             sample_epochs.dedup();
-            let (entry, resumed) = train(
-                leader,
-                leader_key,
-                &sample_epochs,
-                trajectory,
-                store,
-                device,
-                progress,
-                checkpoint_interval,
-            )?;
+            let (entry, resumed) = train(leader, leader_key, &sample_epochs, trajectory, context)?;
             (entry, Some(resumed))
         }
     };
@@ -239,11 +240,14 @@ fn train(
     key: &RunKey,
     sample_epochs: &[u64],
     trajectory: &Trajectory,
-    store: &RunStore,
-    device: &Device,
-    progress: &ProgressBar,
-    checkpoint_interval: Duration,
+    context: &RunContext,
 ) -> anyhow::Result<(RunEntry, Option<u64>)> {
+    let RunContext {
+        store,
+        device,
+        progress,
+        checkpoint_interval,
+    } = *context;
     let label = cell.label();
     let mut trainer = make_trainer(cell, trajectory.images, device)?;
     let mut history: Vec<EpochRecord> = Vec::new();

@@ -17,6 +17,11 @@ pub fn configure_candle() {
 
 /// Gives each of `jobs` concurrent cells its share of the cores for matrix products, unless
 /// `RAYON_NUM_THREADS` is set. Call before training starts.
+///
+/// Measured with `ganrepro bench` on 2 cores (vanilla thesis step, `results/bench/bench.csv`,
+/// labels `c-threads-*`): one run with 2 gemm threads made 6.2-7.6 steps/s against 4.8-5.6 with
+/// 1, while two runs side by side with 1 thread each made 9.7-10.0 steps/s together. Cells in
+/// parallel with a core each therefore beat one cell using both cores.
 pub fn share_cores(jobs: usize) -> usize {
     if std::env::var_os("RAYON_NUM_THREADS").is_none() {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());

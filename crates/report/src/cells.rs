@@ -175,6 +175,13 @@ pub struct LossHistory {
     pub g_loss_mean: Vec<f64>,
 }
 
+/// Where a class goes in a table or figure: CIFAR-10 and Fashion-MNIST classes in label order.
+pub(crate) fn class_rank(class: &str) -> Option<usize> {
+    use ganrepro_data::{CIFAR10_CLASSES, FASHION_MNIST_CLASSES};
+    let position = |names: &[&str]| names.iter().position(|&name| name == class);
+    position(&CIFAR10_CLASSES).or_else(|| position(&FASHION_MNIST_CLASSES))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,11 +198,4 @@ mod tests {
             })
         );
     }
-}
-
-/// Where a class goes in a table or figure: CIFAR-10 and Fashion-MNIST classes in label order.
-pub(crate) fn class_rank(class: &str) -> Option<usize> {
-    use ganrepro_data::{CIFAR10_CLASSES, FASHION_MNIST_CLASSES};
-    let position = |names: &[&str]| names.iter().position(|&name| name == class);
-    position(&CIFAR10_CLASSES).or_else(|| position(&FASHION_MNIST_CLASSES))
 }
