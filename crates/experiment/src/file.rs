@@ -25,6 +25,16 @@ pub enum ModelKind {
     Dcgan,
 }
 
+impl ModelKind {
+    /// The training code's result version of this model, part of every run key.
+    pub fn result_version(self) -> u32 {
+        match self {
+            ModelKind::Vanilla => ganrepro_train::VANILLA_RESULT_VERSION,
+            ModelKind::Dcgan => ganrepro_train::DCGAN_RESULT_VERSION,
+        }
+    }
+}
+
 impl fmt::Display for ModelKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

@@ -44,7 +44,7 @@ impl RunKey {
 
     fn hash(cell: &Cell, data_sha256: &str, epochs: Option<u64>) -> RunKey {
         let material = KeyMaterial {
-            result_version: ganrepro_train::RESULT_VERSION,
+            result_version: cell.model.result_version(),
             model: cell.model.to_string(),
             settings: &cell.settings,
             data: &cell.data,

@@ -154,7 +154,7 @@ fn run_key_is_stable_and_sensitive() {
 #[test]
 fn run_key_is_pinned() {
     // Guards the canonical serialisation: if this changes, every stored run is orphaned, so it
-    // must only change together with a deliberate RESULT_VERSION bump.
+    // must only change together with a deliberate bump of the model's result version.
     let yaml = "description: t\nmodel: vanilla\nseed: 1\nwindow: 5\ngrid:\n  datasets: [mnist]\n  \
                 hidden_layers: [2]\n  epochs: [10]\nprofiles:\n  quick:\n    note: t\n";
     let file = parse_experiment(yaml, Path::new("t.yaml")).unwrap();

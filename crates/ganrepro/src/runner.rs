@@ -187,7 +187,7 @@ fn describe_cell(cell: &Cell, key: &RunKey, data_sha256: &str) -> String {
     let description = serde_json::json!({
         "label": cell.label(),
         "run_key": key.0,
-        "result_version": ganrepro_train::RESULT_VERSION,
+        "result_version": cell.model.result_version(),
         "model": cell.model,
         "settings": settings,
         "data": cell.data,

@@ -20,9 +20,14 @@ use candle_core::{Device, Result, Tensor};
 
 pub use record::EpochRecord;
 
-/// Version of everything in the training code that changes results. Bump it with any change that
-/// moves a loss, so that run keys change and stale runs are retrained, not reused.
-pub const RESULT_VERSION: u32 = 1;
+/// Version of everything in the vanilla GAN's training code that changes its results (losses
+/// or samples). Bump it with any such change, so that run keys change and stale runs are
+/// retrained, not reused. Each model has its own, so a change to one does not retrain the other.
+pub const VANILLA_RESULT_VERSION: u32 = 1;
+
+/// The same for the DCGAN. Version 2: samples are returned channels-first (version 1 returned
+/// the model's channels-last maps under a channels-first shape).
+pub const DCGAN_RESULT_VERSION: u32 = 2;
 
 /// Borrowed training images: bytes 0..255 in NCHW order.
 #[derive(Debug, Clone, Copy)]

@@ -258,6 +258,9 @@ impl Trainer for DcganTrainer {
         let pixels = self
             .generator
             .forward(&noise, Mode::Inference)?
+            // The model works channels-last, as Keras does; samples are channels-first.
+            .permute((0, 3, 1, 2))?
+            .contiguous()?
             .flatten_all()?
             .to_vec1::<f32>()?;
         Ok(SampleImages {
