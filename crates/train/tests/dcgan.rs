@@ -259,3 +259,37 @@ fn losses_do_not_depend_on_the_thread_count() {
     };
     assert_eq!(records("1"), records("2"));
 }
+
+#[test]
+fn generator_update_changes_every_generator_weight_tensor() {
+    let pixels = synthetic_pixels();
+    let mut trainer = trainer(3, &pixels);
+    let before = trainer.checkpoint().unwrap();
+    trainer.train_epoch().unwrap();
+    let after = trainer.checkpoint().unwrap();
+    let mut unchanged = Vec::new();
+    for (name, tensor) in &before {
+        if !name.starts_with("generator.") || name.contains("running") {
+            continue;
+        }
+        let moved = (tensor - &after[name])
+            .unwrap()
+            .abs()
+            .unwrap()
+            .sum_all()
+            .unwrap();
+        if moved
+            .to_dtype(candle_core::DType::F64)
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap()
+            == 0.0
+        {
+            unchanged.push(name.clone());
+        }
+    }
+    assert!(
+        unchanged.is_empty(),
+        "generator tensors the G update never moved: {unchanged:?}"
+    );
+}
