@@ -88,3 +88,28 @@ fn records_summarise_the_epoch() {
     assert_eq!(samples.pixels.len(), 5 * 49);
     assert!(samples.pixels.iter().all(|p| (-1.0..=1.0).contains(p)));
 }
+
+#[test]
+fn checkpoint_does_not_change_when_training_continues() {
+    let (_, mut trainer) = run(2, 1);
+    let checkpoint = trainer.checkpoint().unwrap();
+    let frozen: Vec<(String, Vec<f32>)> = checkpoint
+        .iter()
+        .filter(|(name, _)| name.ends_with("weight"))
+        .map(|(name, t)| {
+            (
+                name.clone(),
+                t.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            )
+        })
+        .collect();
+    trainer.train_epoch().unwrap();
+    for (name, values) in frozen {
+        let now = checkpoint[&name]
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        assert_eq!(now, values, "{name} changed after the checkpoint was taken");
+    }
+}

@@ -165,6 +165,12 @@ impl Trainer for VanillaTrainer {
             .collect();
         tensors.extend(self.generator_optimizer.state("generator_adam")?);
         tensors.extend(self.discriminator_optimizer.state("discriminator_adam")?);
+        // Adam updates the variables in place on the CPU: copy, so that the checkpoint does not
+        // change when training goes on before it is written.
+        let mut tensors: HashMap<String, Tensor> = tensors
+            .into_iter()
+            .map(|(name, tensor)| Ok((name, tensor.detach().copy()?)))
+            .collect::<Result<_>>()?;
         let epochs = Tensor::new(&[self.completed_epochs as f64], self.images.device())?;
         tensors.insert("completed_epochs".into(), epochs);
         Ok(tensors)
