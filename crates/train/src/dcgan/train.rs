@@ -273,44 +273,34 @@ impl Trainer for DcganTrainer {
     }
 
     fn checkpoint(&self) -> Result<HashMap<String, Tensor>> {
-        // Variables and optimiser moments are updated in place, so the checkpoint copies them:
-        // it must not change when training continues.
-        let vars = self
-            .generator
-            .named_vars()
-            .into_iter()
-            .chain(self.discriminator.named_vars());
-        let mut shared: HashMap<String, Tensor> = vars
-            .map(|(name, var)| (name, var.as_tensor().clone()))
-            .collect();
-        shared.extend(self.generator_optimizer.state("generator_adam")?);
-        shared.extend(self.discriminator_optimizer.state("discriminator_adam")?);
-        let mut tensors = HashMap::new();
-        for (name, tensor) in shared {
-            tensors.insert(name, tensor.detach().copy()?);
-        }
-        tensors.extend(self.generator.state()?);
-        tensors.extend(self.discriminator.state()?);
-        let epochs = Tensor::new(&[self.completed_epochs as f64], self.images.device())?;
-        tensors.insert("completed_epochs".into(), epochs);
-        Ok(tensors)
-    }
-
-    fn restore(&mut self, tensors: &HashMap<String, Tensor>) -> Result<()> {
-        crate::checkpoint::restore_vars(
+        let mut tensors = crate::checkpoint::gan_state(
             self.generator
                 .named_vars()
                 .into_iter()
                 .chain(self.discriminator.named_vars()),
+            &self.generator_optimizer,
+            &self.discriminator_optimizer,
+            self.completed_epochs,
+            self.images.device(),
+        )?;
+        // Batch-norm running statistics are not trained variables; they are saved beside them.
+        tensors.extend(self.generator.state()?);
+        tensors.extend(self.discriminator.state()?);
+        Ok(tensors)
+    }
+
+    fn restore(&mut self, tensors: &HashMap<String, Tensor>) -> Result<()> {
+        self.completed_epochs = crate::checkpoint::restore_gan_state(
+            self.generator
+                .named_vars()
+                .into_iter()
+                .chain(self.discriminator.named_vars()),
+            &mut self.generator_optimizer,
+            &mut self.discriminator_optimizer,
             tensors,
         )?;
         self.generator.load_state(tensors)?;
         self.discriminator.load_state(tensors)?;
-        self.generator_optimizer
-            .load_state("generator_adam", tensors)?;
-        self.discriminator_optimizer
-            .load_state("discriminator_adam", tensors)?;
-        self.completed_epochs = crate::checkpoint::completed_epochs(tensors)?;
         Ok(())
     }
 

@@ -156,39 +156,28 @@ impl Trainer for VanillaTrainer {
     }
 
     fn checkpoint(&self) -> Result<HashMap<String, Tensor>> {
-        let mut tensors: HashMap<String, Tensor> = self
-            .generator
-            .named_vars()
-            .into_iter()
-            .chain(self.discriminator.named_vars())
-            .map(|(name, var)| (name, var.as_tensor().clone()))
-            .collect();
-        tensors.extend(self.generator_optimizer.state("generator_adam")?);
-        tensors.extend(self.discriminator_optimizer.state("discriminator_adam")?);
-        // Adam updates the variables in place on the CPU: copy, so that the checkpoint does not
-        // change when training goes on before it is written.
-        let mut tensors: HashMap<String, Tensor> = tensors
-            .into_iter()
-            .map(|(name, tensor)| Ok((name, tensor.detach().copy()?)))
-            .collect::<Result<_>>()?;
-        let epochs = Tensor::new(&[self.completed_epochs as f64], self.images.device())?;
-        tensors.insert("completed_epochs".into(), epochs);
-        Ok(tensors)
-    }
-
-    fn restore(&mut self, tensors: &HashMap<String, Tensor>) -> Result<()> {
-        crate::checkpoint::restore_vars(
+        crate::checkpoint::gan_state(
             self.generator
                 .named_vars()
                 .into_iter()
                 .chain(self.discriminator.named_vars()),
+            &self.generator_optimizer,
+            &self.discriminator_optimizer,
+            self.completed_epochs,
+            self.images.device(),
+        )
+    }
+
+    fn restore(&mut self, tensors: &HashMap<String, Tensor>) -> Result<()> {
+        self.completed_epochs = crate::checkpoint::restore_gan_state(
+            self.generator
+                .named_vars()
+                .into_iter()
+                .chain(self.discriminator.named_vars()),
+            &mut self.generator_optimizer,
+            &mut self.discriminator_optimizer,
             tensors,
         )?;
-        self.generator_optimizer
-            .load_state("generator_adam", tensors)?;
-        self.discriminator_optimizer
-            .load_state("discriminator_adam", tensors)?;
-        self.completed_epochs = crate::checkpoint::completed_epochs(tensors)?;
         Ok(())
     }
 
