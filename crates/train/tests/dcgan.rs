@@ -5,9 +5,12 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::process::Command;
 
 use candle_core::Device;
+use candle_core::Tensor;
 use ganrepro_train::dcgan::{
     keras_binary_accuracy, layer_shapes, n_flips, noisy_targets, DcganSettings, DcganTrainer,
+    Discriminator, Generator,
 };
+use ganrepro_train::nn::{bce_with_logits, Mode};
 use ganrepro_train::rng::{self, Stream};
 use ganrepro_train::{EpochRecord, Images, Trainer};
 
@@ -291,5 +294,85 @@ fn generator_update_changes_every_generator_weight_tensor() {
     assert!(
         unchanged.is_empty(),
         "generator tensors the G update never moved: {unchanged:?}"
+    );
+}
+
+/// The generator's loss through the frozen discriminator, as the G update computes it, for
+/// fixed noise and dropout.
+fn generator_loss(
+    generator: &Generator,
+    discriminator: &Discriminator,
+    noise: &Tensor,
+    target: f32,
+) -> Tensor {
+    let mut dropout_rng = rng::stream(5, Stream::Dropout, 0, 0);
+    let fakes = generator.forward(noise, Mode::Train).unwrap();
+    let logits = discriminator
+        .forward(&fakes, Mode::Frozen, &mut dropout_rng)
+        .unwrap();
+    let targets = Tensor::full(target, logits.shape(), logits.device()).unwrap();
+    bce_with_logits(&logits, &targets).unwrap()
+}
+
+/// The gradient the G update applies is the loss's gradient: moving every generator parameter a
+/// small step along it changes the loss by the step times the gradient's squared norm, as central
+/// finite differences measure it. A wrong sign or a lost path through the frozen discriminator
+/// (batch norm, dropout, the gathered convolutions) would fail this.
+#[test]
+fn generator_gradient_through_the_frozen_discriminator_matches_finite_differences() {
+    let settings = tiny_settings();
+    let device = Device::Cpu;
+    let mut init_rng = rng::stream(11, Stream::Init, 0, 0);
+    let generator = Generator::new(&settings, &mut init_rng, &device).unwrap();
+    let discriminator = Discriminator::new(&settings, &mut init_rng, &device).unwrap();
+    let mut noise_rng = rng::stream(11, Stream::Noise, 0, 0);
+    let noise = rng::normal(&mut noise_rng, 4 * settings.noise_dim);
+    let noise = Tensor::from_vec(noise, (4, settings.noise_dim), &device).unwrap();
+
+    let loss = generator_loss(&generator, &discriminator, &noise, 0.0);
+    let gradients = loss.backward().unwrap();
+    let vars = generator.named_vars();
+    let originals: Vec<Tensor> = vars
+        .iter()
+        .map(|(_, var)| var.as_tensor().copy().unwrap())
+        .collect();
+    let grads: Vec<Tensor> = vars
+        .iter()
+        .map(|(name, var)| {
+            gradients
+                .get(var.as_tensor())
+                .unwrap_or_else(|| panic!("no gradient for {name}"))
+                .clone()
+        })
+        .collect();
+    let squared_norm: f64 = grads
+        .iter()
+        .map(|grad| {
+            grad.sqr()
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap() as f64
+        })
+        .sum();
+    assert!(squared_norm > 0.0);
+
+    let loss_at = |step: f64| {
+        for (((_, var), original), grad) in vars.iter().zip(&originals).zip(&grads) {
+            var.set(&(original + (grad * step).unwrap()).unwrap())
+                .unwrap();
+        }
+        let loss = generator_loss(&generator, &discriminator, &noise, 0.0);
+        loss.to_scalar::<f32>().unwrap() as f64
+    };
+    // Batch norm over four images makes the loss sharply curved along the gradient, so the step
+    // moves the parameters by only 1e-3 in norm; the measured slope converges as it shrinks.
+    let step = 1e-3 / squared_norm.sqrt();
+    let measured = (loss_at(step) - loss_at(-step)) / (2.0 * step);
+    let relative_error = (measured - squared_norm).abs() / squared_norm;
+    assert!(
+        relative_error < 0.02,
+        "directional derivative {measured} against squared gradient norm {squared_norm}"
     );
 }
