@@ -94,9 +94,9 @@ pub fn write_all(
         .iter()
         .map(|o| &o.cell)
         .chain(skipped.iter().map(|s| &s.cell))
-        .map(|c| format!("{}: {}", c.experiment, c.profile_note.trim()))
+        .map(|c| format!("- {}: {}", c.experiment, c.profile_note.trim()))
         .collect();
-    let note = notes.into_iter().collect::<Vec<_>>().join("\n\n");
+    let note = notes.into_iter().collect::<Vec<_>>().join("\n");
     let markdown = ganrepro_report::render_d_loss_markdown(profile, &rows, &skipped_cells, &note);
     ganrepro_report::write_d_loss_markdown(
         &dir.join("d_loss.md"),

@@ -24,7 +24,7 @@ pub fn render_d_loss_markdown(
     )
     .unwrap();
     if !profile_note.trim().is_empty() {
-        writeln!(out, "Profile: {}\n", profile_note.trim()).unwrap();
+        writeln!(out, "Profile notes:\n\n{}\n", profile_note.trim()).unwrap();
     }
     out.push_str(
         "Numbers are rounded to 4 decimals; the CSV table beside this report holds them \
@@ -50,20 +50,7 @@ pub fn render_d_loss_markdown(
                 render_dcgan(&mut out, &group);
             }
         }
-        // Rows of one table share most of their scaling; list each phrase once, in order.
-        let mut scaled: Vec<&str> = Vec::new();
-        for phrase in group
-            .iter()
-            .flat_map(|row| row.scaled.split("; "))
-            .map(str::trim)
-        {
-            if !phrase.is_empty() && !scaled.contains(&phrase) {
-                scaled.push(phrase);
-            }
-        }
-        if !scaled.is_empty() {
-            writeln!(out, "\nScaled versus the thesis: {}.", scaled.join("; ")).unwrap();
-        }
+        render_scaling(&mut out, &group);
     }
 
     out.push_str("\n## Skipped\n\n");
@@ -84,6 +71,54 @@ pub fn render_d_loss_markdown(
         .unwrap();
     }
     out
+}
+
+/// What the profile scaled in one table's cells: the phrases every cell shares in one line, then
+/// per column (depth or class) what only its cells scale, such as a depth's layer widths.
+fn render_scaling(out: &mut String, group: &[&CellRow]) {
+    let phrases = |row: &CellRow| -> Vec<String> {
+        row.scaled
+            .split("; ")
+            .map(str::trim)
+            .filter(|phrase| !phrase.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    let Some(first) = group.first() else {
+        return;
+    };
+    let common: Vec<String> = phrases(first)
+        .into_iter()
+        .filter(|phrase| group.iter().all(|row| phrases(row).contains(phrase)))
+        .collect();
+    // Column label -> its own phrases, each column listed once, in table order.
+    let mut own: Vec<(String, Vec<String>)> = Vec::new();
+    for row in group {
+        let label = match (row.hidden_layers, &row.class) {
+            (Some(depth), _) => format!("{depth} hidden layers"),
+            (None, Some(class)) => class.clone(),
+            (None, None) => row.dataset.clone(),
+        };
+        let rest: Vec<String> = phrases(row)
+            .into_iter()
+            .filter(|phrase| !common.contains(phrase))
+            .collect();
+        if !rest.is_empty() && !own.iter().any(|(seen, _)| *seen == label) {
+            own.push((label, rest));
+        }
+    }
+    if common.is_empty() && own.is_empty() {
+        return;
+    }
+    let every = if common.is_empty() {
+        "nothing shared by every cell".to_owned()
+    } else {
+        common.join("; ")
+    };
+    writeln!(out, "\nScaled versus the thesis: {every}.").unwrap();
+    for (label, rest) in own {
+        writeln!(out, "- {label}: {}.", rest.join("; ")).unwrap();
+    }
 }
 
 /// Writes [`render_d_loss_markdown`]'s report to `path`, creating the parent directory.

@@ -66,7 +66,7 @@ fn every_table_states_chance_level_once() {
 fn profile_note_and_skipped_cells_are_listed() {
     let report = report();
     assert!(report.contains("# Average discriminator loss, profile `smoke`"));
-    assert!(report.contains("Profile: steps per epoch cut to 20"));
+    assert!(report.contains("Profile notes:\n\nsteps per epoch cut to 20"));
     assert!(report.contains(
         "## Skipped\n\n- thesis-dcgan / cifar10 / cat / 1000 epochs (dcgan): CIFAR-10 not \
          downloaded"
@@ -113,5 +113,28 @@ fn markdown_file_matches_the_rendered_text() {
     assert_eq!(
         std::fs::read_to_string(&path).unwrap(),
         render_d_loss_markdown("p", &rows, &[], "note")
+    );
+}
+
+#[test]
+fn scaling_shared_by_every_cell_is_listed_once_and_per_depth_widths_per_depth() {
+    let mut rows = vanilla_rows();
+    for row in &mut rows {
+        let depth = row.hidden_layers.unwrap();
+        row.scaled = format!("generator_widths for {depth} layers; steps_per_epoch 2 (thesis 468)");
+    }
+    let report = render_d_loss_markdown("quick", &rows, &[], "");
+    assert_eq!(
+        report.matches("steps_per_epoch 2 (thesis 468)").count(),
+        1,
+        "{report}"
+    );
+    assert!(
+        report.contains(
+            "Scaled versus the thesis: steps_per_epoch 2 (thesis 468).\n\
+             - 2 hidden layers: generator_widths for 2 layers.\n\
+             - 3 hidden layers: generator_widths for 3 layers.\n"
+        ),
+        "{report}"
     );
 }
