@@ -1,6 +1,6 @@
 //! Tables and figures of a profile under `results/<profile>/`, and the golden comparison.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -56,12 +56,15 @@ pub fn row(outcome: &CellOutcome) -> CellRow {
 /// Writes `d_loss.csv`, `d_loss.md` and every figure of the profile into `dir`; returns the
 /// markdown.
 /// With `merge`, rows of experiments not in `outcomes` are kept from the existing table.
+/// `profile_notes` maps experiment names to their profile's note; the report lists the notes of
+/// the experiments it shows.
 pub fn write_all(
     dir: &Path,
     profile: &str,
     outcomes: &[CellOutcome],
     skipped: &[Skipped],
     merge: bool,
+    profile_notes: &BTreeMap<String, String>,
 ) -> anyhow::Result<String> {
     let csv_path = dir.join("d_loss.csv");
     let mut rows: Vec<CellRow> = outcomes.iter().map(row).collect();
@@ -90,13 +93,19 @@ pub fn write_all(
             reason: s.reason.clone(),
         })
         .collect();
-    let notes: BTreeSet<String> = outcomes
+    let shown: BTreeSet<&str> = rows
         .iter()
-        .map(|o| &o.cell)
-        .chain(skipped.iter().map(|s| &s.cell))
-        .map(|c| format!("- {}: {}", c.experiment, c.profile_note.trim()))
+        .map(|r| r.experiment.as_str())
+        .chain(skipped.iter().map(|s| s.cell.experiment.as_str()))
         .collect();
-    let note = notes.into_iter().collect::<Vec<_>>().join("\n");
+    let note = shown
+        .into_iter()
+        .filter_map(|experiment| {
+            let note = profile_notes.get(experiment)?;
+            Some(format!("- {experiment}: {}", note.trim()))
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
     let markdown = ganrepro_report::render_d_loss_markdown(profile, &rows, &skipped_cells, &note);
     ganrepro_report::write_d_loss_markdown(
         &dir.join("d_loss.md"),

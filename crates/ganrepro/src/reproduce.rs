@@ -128,7 +128,8 @@ pub fn reproduce(args: &ReproduceArgs) -> anyhow::Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| args.root.join("results").join(&args.profile));
     let merge = !args.only.is_empty();
-    let report = outputs::write_all(&out_dir, &args.profile, &outcomes, &skipped, merge)?;
+    let notes = profile_notes(&experiments_dir, &args.profile, &args.only);
+    let report = outputs::write_all(&out_dir, &args.profile, &outcomes, &skipped, merge, &notes)?;
     println!("{report}");
     print_summary(&outcomes, &skipped, started);
     if !failures.is_empty() {
@@ -142,6 +143,24 @@ pub fn reproduce(args: &ReproduceArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The note of `profile` in every valid experiment file, by experiment name, for the report: with
+/// `--only`, the tables keep the rows of experiments that did not run, and their notes with them.
+fn profile_notes(
+    experiments_dir: &Path,
+    profile: &str,
+    only: &[String],
+) -> BTreeMap<String, String> {
+    // An invalid file outside `--only` was not asked about; the selected experiments, which
+    // planned without fault, then give the only notes.
+    let cells = plan(experiments_dir, profile, &[])
+        .or_else(|_| plan(experiments_dir, profile, only))
+        .unwrap_or_default();
+    cells
+        .into_iter()
+        .map(|cell| (cell.experiment, cell.profile_note))
+        .collect()
 }
 
 /// Loads every experiment file (reporting all invalid ones at once) and expands its cells.

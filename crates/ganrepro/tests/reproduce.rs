@@ -252,3 +252,29 @@ fn compare_fails_naming_the_cell_that_moved() {
     assert!(stdout.contains("d_loss_epoch_mean_avg"), "{stdout}");
     assert!(stdout.contains("30"), "names the 30-epoch cell: {stdout}");
 }
+
+#[test]
+fn only_keeps_the_rows_and_notes_of_the_experiments_it_leaves_out() {
+    let dcgan = TINY_DCGAN.replace("note: tiny", "note: tiny convolutional");
+    let root = root_with(&[("tiny.yaml", TINY), ("tiny-dcgan.yaml", &dcgan)]);
+    run_to_end(root.path());
+    let output = reproduce(root.path(), &["--only", "tiny"]).output().unwrap();
+    assert!(output.status.success());
+
+    let table = std::fs::read_to_string(root.path().join("results/quick/d_loss.csv")).unwrap();
+    assert_eq!(
+        table.lines().filter(|l| l.starts_with("tiny-dcgan,")).count(),
+        1,
+        "{table}"
+    );
+    assert_eq!(
+        table.lines().filter(|l| l.starts_with("tiny,")).count(),
+        2,
+        "{table}"
+    );
+    let report = std::fs::read_to_string(root.path().join("results/quick/d_loss.md")).unwrap();
+    assert!(
+        report.contains("- tiny: tiny\n- tiny-dcgan: tiny convolutional\n"),
+        "{report}"
+    );
+}
