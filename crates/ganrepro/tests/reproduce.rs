@@ -258,12 +258,17 @@ fn only_keeps_the_rows_and_notes_of_the_experiments_it_leaves_out() {
     let dcgan = TINY_DCGAN.replace("note: tiny", "note: tiny convolutional");
     let root = root_with(&[("tiny.yaml", TINY), ("tiny-dcgan.yaml", &dcgan)]);
     run_to_end(root.path());
-    let output = reproduce(root.path(), &["--only", "tiny"]).output().unwrap();
+    let output = reproduce(root.path(), &["--only", "tiny"])
+        .output()
+        .unwrap();
     assert!(output.status.success());
 
     let table = std::fs::read_to_string(root.path().join("results/quick/d_loss.csv")).unwrap();
     assert_eq!(
-        table.lines().filter(|l| l.starts_with("tiny-dcgan,")).count(),
+        table
+            .lines()
+            .filter(|l| l.starts_with("tiny-dcgan,"))
+            .count(),
         1,
         "{table}"
     );

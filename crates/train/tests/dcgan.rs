@@ -4,8 +4,7 @@
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::process::Command;
 
-use candle_core::Device;
-use candle_core::Tensor;
+use candle_core::{Device, Tensor};
 use ganrepro_train::dcgan::{
     keras_binary_accuracy, layer_shapes, n_flips, noisy_targets, DcganSettings, DcganTrainer,
     Discriminator, Generator,
@@ -297,20 +296,15 @@ fn generator_update_changes_every_generator_weight_tensor() {
     );
 }
 
-/// The generator's loss through the frozen discriminator, as the G update computes it, for
-/// fixed noise and dropout.
-fn generator_loss(
-    generator: &Generator,
-    discriminator: &Discriminator,
-    noise: &Tensor,
-    target: f32,
-) -> Tensor {
+/// The generator's loss through the frozen discriminator, as the G update computes it (target
+/// 0, the inverted label of real images), for fixed noise and dropout.
+fn generator_loss(generator: &Generator, discriminator: &Discriminator, noise: &Tensor) -> Tensor {
     let mut dropout_rng = rng::stream(5, Stream::Dropout, 0, 0);
     let fakes = generator.forward(noise, Mode::Train).unwrap();
     let logits = discriminator
         .forward(&fakes, Mode::Frozen, &mut dropout_rng)
         .unwrap();
-    let targets = Tensor::full(target, logits.shape(), logits.device()).unwrap();
+    let targets = Tensor::zeros_like(&logits).unwrap();
     bce_with_logits(&logits, &targets).unwrap()
 }
 
@@ -329,7 +323,7 @@ fn generator_gradient_through_the_frozen_discriminator_matches_finite_difference
     let noise = rng::normal(&mut noise_rng, 4 * settings.noise_dim);
     let noise = Tensor::from_vec(noise, (4, settings.noise_dim), &device).unwrap();
 
-    let loss = generator_loss(&generator, &discriminator, &noise, 0.0);
+    let loss = generator_loss(&generator, &discriminator, &noise);
     let gradients = loss.backward().unwrap();
     let vars = generator.named_vars();
     let originals: Vec<Tensor> = vars
@@ -363,7 +357,7 @@ fn generator_gradient_through_the_frozen_discriminator_matches_finite_difference
             var.set(&(original + (grad * step).unwrap()).unwrap())
                 .unwrap();
         }
-        let loss = generator_loss(&generator, &discriminator, &noise, 0.0);
+        let loss = generator_loss(&generator, &discriminator, &noise);
         loss.to_scalar::<f32>().unwrap() as f64
     };
     // Batch norm over four images makes the loss sharply curved along the gradient, so the step
