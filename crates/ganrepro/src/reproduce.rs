@@ -281,12 +281,20 @@ fn print_summary(outcomes: &[CellOutcome], skipped: &[Skipped], started: Instant
         skipped.len(),
         started.elapsed().as_secs_f64()
     );
+    // Cells skipped for one reason (CIFAR-10 missing, say) are listed together, then the reason
+    // in full once: where it looked and how to supply the data.
+    let mut by_reason: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for skip in skipped {
-        eprintln!(
-            "  skipped {}: {}",
-            skip.cell.label(),
-            skip.reason.lines().next().unwrap_or("")
-        );
+        by_reason
+            .entry(skip.reason.as_str())
+            .or_default()
+            .push(skip.cell.label());
+    }
+    for (reason, cells) in by_reason {
+        eprintln!("  skipped {}:", cells.join(", "));
+        for line in reason.lines() {
+            eprintln!("    {line}");
+        }
     }
 }
 

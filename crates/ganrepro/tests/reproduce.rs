@@ -84,12 +84,17 @@ fn root_with(experiments: &[(&str, &str)]) -> tempfile::TempDir {
 }
 
 fn reproduce(root: &Path, extra: &[&str]) -> Command {
+    reproduce_with_data(root, &workspace_data(), extra)
+}
+
+/// `ganrepro reproduce` offline on the quick profile, with data from `data_dir` only.
+fn reproduce_with_data(root: &Path, data_dir: &Path, extra: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_ganrepro"));
     command
         .args(["reproduce", "--profile", "quick", "--offline", "--root"])
         .arg(root)
         .arg("--data-dir")
-        .arg(workspace_data())
+        .arg(data_dir)
         .args(extra)
         .env_remove("GANREPRO_DATA_DIR");
     command
@@ -281,5 +286,74 @@ fn only_keeps_the_rows_and_notes_of_the_experiments_it_leaves_out() {
     assert!(
         report.contains("- tiny: tiny\n- tiny-dcgan: tiny convolutional\n"),
         "{report}"
+    );
+}
+
+/// A tiny CIFAR-10 DCGAN grid: one class, 32 images, 2 epochs.
+const TINY_CIFAR: &str = "\
+description: end-to-end test
+model: dcgan
+seed: 7
+window: 2
+grid:
+  datasets: [cifar10]
+  classes: [automobile]
+  epochs: [2]
+data:
+  limit: 32
+profiles:
+  quick:
+    note: tiny cifar
+    width_divisor: 32
+    dcgan:
+      steps_per_epoch: 2
+      batch_size: 8
+";
+
+/// Extracted CIFAR-10 binary batches in the official layout and size (5 files of 10,000
+/// records: a label byte, then 3,072 pixel bytes), with made-up pixels.
+fn write_cifar_binary_batches(data_dir: &Path) {
+    let batches = data_dir.join("cifar10").join("cifar-10-batches-bin");
+    std::fs::create_dir_all(&batches).unwrap();
+    for batch in 0..5 {
+        let mut bytes = Vec::with_capacity(10_000 * 3073);
+        for record in 0..10_000usize {
+            bytes.push((record % 10) as u8);
+            bytes.extend((0..3072usize).map(|i| ((i * 7 + record * 13 + batch) % 256) as u8));
+        }
+        std::fs::write(batches.join(format!("data_batch_{}.bin", batch + 1)), bytes).unwrap();
+    }
+}
+
+#[test]
+fn cifar_cells_are_skipped_without_the_data_and_train_given_the_files() {
+    let root = root_with(&[("tiny-cifar.yaml", TINY_CIFAR)]);
+    let empty = tempfile::tempdir().unwrap();
+    let output = reproduce_with_data(root.path(), empty.path(), &["--require-all"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("1 skipped"), "{stderr}");
+    assert!(
+        stderr.contains("cifar-10-binary.tar.gz"),
+        "says what to supply: {stderr}"
+    );
+
+    let data = tempfile::tempdir().unwrap();
+    write_cifar_binary_batches(data.path());
+    let output = reproduce_with_data(root.path(), data.path(), &["--require-all"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("1 trained") && stderr.contains("0 skipped"),
+        "{stderr}"
+    );
+    let table = std::fs::read_to_string(root.path().join("results/quick/d_loss.csv")).unwrap();
+    assert!(
+        table.contains("tiny-cifar,dcgan,cifar10,automobile,,2,"),
+        "{table}"
     );
 }
