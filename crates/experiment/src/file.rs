@@ -192,7 +192,10 @@ pub fn parse_experiment(text: &str, path: &Path) -> Result<ExperimentFile, Exper
     let file: ExperimentFile =
         serde_saphyr::from_str(text).map_err(|e| ExperimentError::Syntax {
             path: path.to_owned(),
-            message: e.to_string(),
+            // The parser heads its source excerpt with a placeholder name; name the file.
+            message: e
+                .to_string()
+                .replace("<input>", &path.display().to_string()),
         })?;
     let problems = validate(&file);
     if problems.is_empty() {

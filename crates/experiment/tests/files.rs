@@ -67,6 +67,9 @@ fn unknown_nested_setting_is_reported() {
 fn wrong_type_is_reported_with_line_and_column() {
     let message = error_of(&MINIMAL.replace("window: 5", "window: five"));
     assert!(message.contains("line 4 column 9"), "{message}");
+    // The source excerpt is headed by the file, not by the parser's placeholder name.
+    assert!(message.contains("--> bad.yaml:4:9"), "{message}");
+    assert!(!message.contains("<input>"), "{message}");
 }
 
 #[test]

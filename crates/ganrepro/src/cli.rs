@@ -69,7 +69,8 @@ pub struct ReproduceArgs {
     /// Fail (exit 1) if any cell was skipped, for example for lack of CIFAR-10.
     #[arg(long)]
     pub require_all: bool,
-    /// Train on the first CUDA GPU (needs a build with `--features cuda`).
+    /// Train on the first CUDA GPU (needs a build with `--features cuda`, which
+    /// `cargo xtask reproduce --cuda` makes).
     #[arg(long)]
     pub cuda: bool,
     /// Write tables and figures here instead of results/<profile>/.

@@ -197,8 +197,10 @@ fn render_dcgan(out: &mut String, rows: &[&CellRow]) {
         "The thesis statistic (thesis Table 5) is numpy's mean, over {}, of the pair \
          [summed D loss, summed D accuracy] recorded at the last step of each epoch, where each \
          sum adds D's update on real images and its update on fake images; it therefore \
-         averages a loss with an accuracy, (loss + accuracy) / 2, and is not a loss. The rows \
-         below it show the plain average of the summed D loss over the same window, at the last \
+         averages a loss with an accuracy, (loss + accuracy) / 2, and is not a loss. The \
+         accuracy is Keras 2's binary accuracy against the notebook's noisy targets, which are \
+         practically never exactly 0 or 1, so it is practically always 0 and the statistic is \
+         about half the summed loss. The rows below it show the plain average of the summed D loss over the same window, at the last \
          step of each epoch and as each epoch's mean.",
         window_phrase(rows)
     )
