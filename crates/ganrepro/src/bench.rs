@@ -299,7 +299,9 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<()> {
     let label = args.label.clone().unwrap_or_else(|| "unlabelled".into());
     println!(
         "gemm threads (RAYON_NUM_THREADS): {gemm_threads}; element-wise threads \
-         (CANDLE_NUM_THREADS): {candle_threads}"
+         (CANDLE_NUM_THREADS): {candle_threads}; allocator purge delay (MIMALLOC_PURGE_DELAY, \
+         ms, -1 = keep freed memory): {}",
+        std::env::var("MIMALLOC_PURGE_DELAY").unwrap_or_else(|_| "mimalloc's default".into())
     );
     println!("matmul 1024x1024x1024: {square_gflops:.1} GFLOP/s");
     println!(

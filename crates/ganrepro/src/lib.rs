@@ -1,6 +1,7 @@
 //! The command-line program: plans the cells of every experiment, trains what the run store
 //! lacks, and writes the tables and figures.
 
+pub mod allocator;
 pub mod bench;
 pub mod cli;
 pub mod data;
