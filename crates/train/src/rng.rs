@@ -6,6 +6,7 @@
 //! from a checkpoint, or a shorter run served from a longer one, sees exactly the numbers an
 //! uninterrupted run would have seen.
 
+use candle_core::{Device, Result, Tensor};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
@@ -46,6 +47,20 @@ fn mix(mut z: u64) -> u64 {
 /// `n` draws from the standard normal distribution.
 pub fn normal(rng: &mut ChaCha8Rng, n: usize) -> Vec<f32> {
     (0..n).map(|_| StandardNormal.sample(rng)).collect()
+}
+
+/// A `[n, dim]` batch of standard-normal noise vectors for the generator, drawn from the
+/// `(seed, stream, epoch, step)` coordinate.
+pub fn noise_batch(
+    seed: u64,
+    stream: Stream,
+    epoch: u64,
+    step: u64,
+    (n, dim): (usize, usize),
+    device: &Device,
+) -> Result<Tensor> {
+    let values = normal(&mut self::stream(seed, stream, epoch, step), n * dim);
+    Tensor::from_vec(values, (n, dim), device)
 }
 
 /// `n` draws from the uniform distribution on `[low, high)`.

@@ -145,9 +145,8 @@ impl DcganTrainer {
     }
 
     fn noise(&self, stream: Stream, epoch: u64, step: u64, n: usize) -> Result<Tensor> {
-        let mut noise_rng = rng::stream(self.seed, stream, epoch, step);
-        let values = rng::normal(&mut noise_rng, n * self.settings.noise_dim);
-        Tensor::from_vec(values, (n, self.settings.noise_dim), self.images.device())
+        let shape = (n, self.settings.noise_dim);
+        rng::noise_batch(self.seed, stream, epoch, step, shape, self.images.device())
     }
 
     /// One discriminator update (Keras's `train_on_batch`) on `images` with `targets`; returns

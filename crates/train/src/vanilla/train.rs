@@ -60,11 +60,8 @@ impl VanillaTrainer {
     }
 
     fn noise(&self, stream: Stream, epoch: u64, step: u64, n: usize) -> Result<Tensor> {
-        let values = rng::normal(
-            &mut rng::stream(self.seed, stream, epoch, step),
-            n * self.settings.noise_dim,
-        );
-        Tensor::from_vec(values, (n, self.settings.noise_dim), self.images.device())
+        let shape = (n, self.settings.noise_dim);
+        rng::noise_batch(self.seed, stream, epoch, step, shape, self.images.device())
     }
 
     /// One optimisation step; returns the discriminator's and the generator's loss.
