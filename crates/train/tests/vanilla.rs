@@ -22,7 +22,8 @@ fn tiny_settings() -> VanillaSettings {
     }
 }
 
-fn run(seed: u64, n_epochs: usize) -> (Vec<EpochRecord>, VanillaTrainer) {
+/// A fresh trainer on 64 synthetic 7x7 images.
+fn trainer(seed: u64) -> VanillaTrainer {
     let pixels = synthetic_pixels(64, 49);
     let images = Images {
         pixels: &pixels,
@@ -31,7 +32,11 @@ fn run(seed: u64, n_epochs: usize) -> (Vec<EpochRecord>, VanillaTrainer) {
         height: 7,
         width: 7,
     };
-    let mut trainer = VanillaTrainer::new(tiny_settings(), seed, &images, &Device::Cpu).unwrap();
+    VanillaTrainer::new(tiny_settings(), seed, &images, &Device::Cpu).unwrap()
+}
+
+fn run(seed: u64, n_epochs: usize) -> (Vec<EpochRecord>, VanillaTrainer) {
+    let mut trainer = trainer(seed);
     let records = (0..n_epochs)
         .map(|_| trainer.train_epoch().unwrap())
         .collect();
@@ -51,21 +56,13 @@ fn same_seed_gives_bit_identical_losses() {
 fn resumed_run_matches_uninterrupted_run() {
     let (uninterrupted, _) = run(5, 6);
 
-    let (head, trainer) = run(5, 2);
+    let (head, interrupted) = run(5, 2);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("checkpoint.safetensors");
-    ganrepro_train::checkpoint::save(&trainer.checkpoint().unwrap(), &path).unwrap();
-    drop(trainer);
+    ganrepro_train::checkpoint::save(&interrupted.checkpoint().unwrap(), &path).unwrap();
+    drop(interrupted);
 
-    let pixels = synthetic_pixels(64, 49);
-    let images = Images {
-        pixels: &pixels,
-        n_images: 64,
-        channels: 1,
-        height: 7,
-        width: 7,
-    };
-    let mut resumed = VanillaTrainer::new(tiny_settings(), 5, &images, &Device::Cpu).unwrap();
+    let mut resumed = trainer(5);
     resumed
         .restore(&ganrepro_train::checkpoint::load(&path, &Device::Cpu).unwrap())
         .unwrap();
