@@ -22,6 +22,7 @@ pub fn reproduce(args: &ReproduceArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let experiments_dir = args.root.join("experiments");
     let cells = plan(&experiments_dir, &args.profile, &args.only)?;
+    let notes = profile_notes(&experiments_dir, &args.profile, &args.only, &cells);
     info!(
         "{} cells in the {} profile of {} experiment file(s)",
         cells.len(),
@@ -128,7 +129,6 @@ pub fn reproduce(args: &ReproduceArgs) -> anyhow::Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| args.root.join("results").join(&args.profile));
     let merge = !args.only.is_empty();
-    let notes = profile_notes(&experiments_dir, &args.profile, &args.only);
     let report = outputs::write_all(&out_dir, &args.profile, &outcomes, &skipped, merge, &notes)?;
     println!("{report}");
     print_summary(&outcomes, &skipped, started);
@@ -145,21 +145,26 @@ pub fn reproduce(args: &ReproduceArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The note of `profile` in every valid experiment file, by experiment name, for the report: with
-/// `--only`, the tables keep the rows of experiments that did not run, and their notes with them.
+/// The note of `profile` of each experiment, by experiment name, for the report: with `--only`,
+/// the tables keep the rows of experiments that did not run, and their notes with them, so the
+/// other files are planned too. An invalid file outside `--only` was not asked about; the
+/// `planned` cells then give the only notes.
 fn profile_notes(
     experiments_dir: &Path,
     profile: &str,
     only: &[String],
+    planned: &[Cell],
 ) -> BTreeMap<String, String> {
-    // An invalid file outside `--only` was not asked about; the selected experiments, which
-    // planned without fault, then give the only notes.
-    let cells = plan(experiments_dir, profile, &[])
-        .or_else(|_| plan(experiments_dir, profile, only))
-        .unwrap_or_default();
-    cells
-        .into_iter()
-        .map(|cell| (cell.experiment, cell.profile_note))
+    let everything = if only.is_empty() {
+        None
+    } else {
+        plan(experiments_dir, profile, &[]).ok()
+    };
+    everything
+        .as_deref()
+        .unwrap_or(planned)
+        .iter()
+        .map(|cell| (cell.experiment.clone(), cell.profile_note.clone()))
         .collect()
 }
 
