@@ -12,6 +12,7 @@ mod fetch;
 pub mod idx;
 mod image_set;
 pub mod mnist;
+pub mod openblas;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -19,9 +19,11 @@ impl fmt::Display for RunKey {
 
 /// What goes into a key. Field order is part of the serialisation, so it is fixed here; paths,
 /// thread counts, windows and sample epochs stay out because they do not change the losses.
+/// The matrix-product library does change them (its summation order), so it is in.
 #[derive(Serialize)]
 struct KeyMaterial<'a> {
     result_version: u32,
+    matmul: String,
     model: String,
     settings: &'a ModelSettings,
     data: &'a DataSpec,
@@ -45,6 +47,7 @@ impl RunKey {
     fn hash(cell: &Cell, data_sha256: &str, epochs: Option<u64>) -> RunKey {
         let material = KeyMaterial {
             result_version: cell.model.result_version(),
+            matmul: ganrepro_train::blas::identity(),
             model: cell.model.to_string(),
             settings: &cell.settings,
             data: &cell.data,

@@ -1,26 +1,33 @@
 //! `ganrepro bench`: training-step throughput of both models at thesis size, against this
 //! machine's matrix-multiply rate measured in the same run.
 //!
-//! Benchmarks, each a row of `results/bench/bench.csv`:
+//! Benchmarks, each a row of `results/bench/bench.csv`, timed in turn step by step against the
+//! in-run baselines of the optimisations they measure (each peak memory is taken over its own
+//! warm-up steps, after the variants before it):
 //! - `vanilla-h2-batch128`: the vanilla step with 2 hidden layers, batch 128;
-//! - `vanilla-h2-batch128-adam-tensor-ops`: the same step with Adam as candle tensor operations
-//!   instead of the in-place kernels, the in-run baseline of that optimisation (the two are timed
-//!   step by step in turn; each peak memory is taken over its own warm-up steps);
-//! - `dcgan-batch16`: the DCGAN step, batch 16 (1 warm-up and 3 timed steps: it is slow on a CPU).
+//! - `vanilla-h2-batch128-gemm-crate`: the same step with every product on the `gemm` crate
+//!   (candle's own) instead of OpenBLAS;
+//! - `dcgan-batch16`: the DCGAN step, batch 16 (1 warm-up and 3 timed steps: it is slow on a CPU);
+//! - `dcgan-batch16-gemm-crate`: the same step on the `gemm` crate;
+//! - `dcgan-batch16-gathered-conv-gemm-crate`: the step as it ran before `cpu_conv`, with every
+//!   convolution gathering its whole im2col matrix by `index_select`, on the `gemm` crate.
 //!
+//! Without OpenBLAS (see `crate::matmul`) the rows without `gemm-crate` run on it too.
 //! `GANREPRO_BENCH_ONLY=vanilla` or `=dcgan` restricts the run to the benchmarks whose name
 //! starts with that word, to save time while measuring one lever.
 //!
-//! Each benchmark's matmul rate is candle's matrix product (the gemm the training uses) on the
-//! step's own matrix shapes: the dense layers' products, and for the DCGAN the im2col products
-//! its convolutions run. Peak resident memory is reset before each benchmark where Linux allows.
+//! Each benchmark's matmul rate is the training's own product (`blas::sgemm`, on the row's
+//! library) on the step's own matrix shapes: the dense layers' products, and for the DCGAN the
+//! products its convolutions run. Peak resident memory is reset before each benchmark where
+//! Linux allows.
 
 use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Context;
-use ganrepro_train::candle_core::{DType, Device, Tensor};
+use ganrepro_train::blas::{self, Operand};
+use ganrepro_train::candle_core::Device;
 use ganrepro_train::dcgan::{DcganSettings, DcganTrainer, IMAGE_CHANNELS, IMAGE_SIZE};
 use ganrepro_train::vanilla::{VanillaSettings, VanillaTrainer};
 use ganrepro_train::{Images, Trainer};
@@ -106,27 +113,22 @@ fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
-/// GFLOP/s of candle's matmul over a list of `(m, k, n)` shapes, each multiplied once per pass.
-fn matmul_rate(
-    shapes: &[(usize, usize, usize)],
-    repetitions: usize,
-    device: &Device,
-) -> anyhow::Result<f64> {
-    let operands: Vec<(Tensor, Tensor)> = shapes
+/// GFLOP/s of the training's matrix product (`blas::sgemm`, with whichever library
+/// `configure` selects) over a list of `(m, k, n)` shapes, each multiplied once per pass.
+fn matmul_rate(shapes: &[(usize, usize, usize)], repetitions: usize) -> anyhow::Result<f64> {
+    let operands: Vec<(Vec<f32>, Vec<f32>)> = shapes
         .iter()
-        .map(|&(m, k, n)| {
-            let a = Tensor::ones((m, k), DType::F32, device)?;
-            let b = Tensor::ones((k, n), DType::F32, device)?;
-            Ok((a, b))
-        })
-        .collect::<anyhow::Result<_>>()?;
+        .map(|&(m, k, n)| (vec![1.0; m * k], vec![1.0; k * n]))
+        .collect();
+    let mut outputs: Vec<Vec<f32>> = shapes.iter().map(|&(m, _, n)| vec![0.0; m * n]).collect();
     let flops: f64 = shapes
         .iter()
         .map(|&(m, k, n)| 2.0 * (m * k * n) as f64)
         .sum();
     let timing = Timing::measure(1, repetitions, || {
-        for (a, b) in &operands {
-            a.matmul(b)?;
+        for ((&(m, k, n), (a, b)), c) in shapes.iter().zip(&operands).zip(&mut outputs) {
+            let (a, b) = (Operand::plain(a, k), Operand::plain(b, n));
+            blas::sgemm(m, n, k, a, b, c, n, false);
         }
         Ok(())
     })?;
@@ -165,38 +167,121 @@ fn vanilla_matmul_shapes(
 }
 
 /// The matrix products of the DCGAN's layers, forward and backward once each, as the step runs
-/// them: a convolution is one product of its im2col patches `[batch * out pixels, k * k * c_in]`
-/// with the kernel, a transposed convolution one product of its input pixels with the kernel
-/// `[c_in, k * k * c_out]` (see `ganrepro_train::nn::Conv2d`).
+/// them on the CPU (`ganrepro_train::cpu_conv`): dense layers as they are, and each convolution
+/// as products of im2col chunks with its kernel ([`im2col_shapes`]).
 fn dcgan_matmul_shapes(settings: &DcganSettings) -> Vec<(usize, usize, usize)> {
     let batch = settings.batch_size;
     let (g, d) = (settings.generator_filters, settings.discriminator_filters);
     let (seed, full) = (IMAGE_SIZE / 2, IMAGE_SIZE);
     let pixels = |side: usize| batch * side * side;
-    let forward = [
-        // Generator: dense to the 16x16 seed, 5x5 convolution, 4x4 transposed convolution to
-        // 32x32, two 5x5 convolutions and the 5x5 convolution to RGB.
-        (batch, settings.noise_dim, g * seed * seed),
-        (pixels(seed), 25 * g, g),
-        (pixels(seed), g, 16 * g),
-        (pixels(full), 25 * g, g),
-        (pixels(full), 25 * g, g),
-        (pixels(full), 25 * g, IMAGE_CHANNELS),
-        // Discriminator: 3x3 convolution, three strided 4x4 convolutions, dense to the logit.
-        (pixels(full), 9 * IMAGE_CHANNELS, d),
-        (pixels(full / 2), 16 * d, d),
-        (pixels(full / 4), 16 * d, d),
-        (pixels(full / 8), 16 * d, d),
-        (batch, d * (full / 8) * (full / 8), 1),
-    ];
-    forward.into_iter().flat_map(with_backward).collect()
+    let mut shapes = Vec::new();
+    // Generator: dense to the 16x16 seed, 5x5 convolution, 4x4 transposed convolution to
+    // 32x32 (the adjoint of a 4x4 stride-2 convolution from 32x32 to 16x16 with the channels
+    // swapped), two 5x5 convolutions and the 5x5 convolution to RGB.
+    shapes.extend(with_backward((batch, settings.noise_dim, g * seed * seed)));
+    shapes.extend(im2col_shapes(pixels(seed), 25 * g, g));
+    shapes.extend(im2col_shapes(pixels(seed), 16 * g, g));
+    shapes.extend(im2col_shapes(pixels(full), 25 * g, g));
+    shapes.extend(im2col_shapes(pixels(full), 25 * g, g));
+    shapes.extend(im2col_shapes(pixels(full), 25 * g, IMAGE_CHANNELS));
+    // Discriminator: 3x3 convolution, three strided 4x4 convolutions, dense to the logit.
+    shapes.extend(im2col_shapes(pixels(full), 9 * IMAGE_CHANNELS, d));
+    for side in [full / 2, full / 4, full / 8] {
+        shapes.extend(im2col_shapes(pixels(side), 16 * d, d));
+    }
+    shapes.extend(with_backward((batch, d * (full / 8) * (full / 8), 1)));
+    shapes
 }
 
-/// Times the vanilla step with 2 hidden layers at batch 128, with Adam as tensor operations and
-/// in place, the two interleaved step by step so that the machine's load hits both alike.
+/// The products of a convolution with `rows` output pixels and `patch_len`-value patches, as
+/// `cpu_conv` runs them in chunks of about 2^21 patch values: per chunk, patches times kernel,
+/// output gradient times kernel transposed, and patches transposed times output gradient.
+fn im2col_shapes(rows: usize, patch_len: usize, c_out: usize) -> Vec<(usize, usize, usize)> {
+    let chunk = ((1 << 21) / patch_len).clamp(1, rows);
+    let mut shapes = Vec::new();
+    for first in (0..rows).step_by(chunk) {
+        let n = chunk.min(rows - first);
+        shapes.extend([
+            (n, patch_len, c_out),
+            (n, c_out, patch_len),
+            (patch_len, n, c_out),
+        ]);
+    }
+    shapes
+}
+
+/// One way to run a step, timed against the others in the same run.
+#[derive(Debug, Clone, Copy)]
+struct Variant {
+    name: &'static str,
+    /// Products by the `gemm` crate instead of OpenBLAS.
+    gemm_crate: bool,
+    /// Convolutions by `index_select` gathers instead of `cpu_conv`.
+    gathered_conv: bool,
+}
+
+impl Variant {
+    /// Sets the process-wide switches for this variant.
+    fn select(&self) {
+        blas::set_builtin_only(self.gemm_crate);
+        ganrepro_train::nn::set_gathered_convolutions_only(self.gathered_conv);
+    }
+}
+
+/// Times `variants` of one step, each with its own trainer made by `make`: `warmup` steps each
+/// (their peak memory is the variant's), then `repetitions` rounds of one step per variant in
+/// turn, so that the machine's load hits all alike. Each variant's matmul rate is measured with
+/// its own library. Every switch is reset afterwards.
+fn interleaved(
+    variants: &[Variant],
+    warmup: usize,
+    repetitions: usize,
+    shapes: &[(usize, usize, usize)],
+    mut make: impl FnMut() -> anyhow::Result<Box<dyn Trainer>>,
+) -> anyhow::Result<Vec<(Variant, Timing, f64, f64)>> {
+    let mut trainers = Vec::new();
+    let mut peaks = Vec::new();
+    let mut rates = Vec::new();
+    for variant in variants {
+        variant.select();
+        rates.push(matmul_rate(shapes, 3)?);
+        reset_peak_rss();
+        let mut trainer = make()?;
+        for _ in 0..warmup {
+            trainer.train_epoch()?;
+        }
+        peaks.push(peak_rss_mib());
+        trainers.push(trainer);
+    }
+    let mut seconds = vec![Vec::new(); variants.len()];
+    for _ in 0..repetitions.max(1) {
+        for (idx, variant) in variants.iter().enumerate() {
+            variant.select();
+            let start = Instant::now();
+            trainers[idx].train_epoch()?;
+            seconds[idx].push(start.elapsed().as_secs_f64());
+        }
+    }
+    Variant {
+        name: "",
+        gemm_crate: false,
+        gathered_conv: false,
+    }
+    .select();
+    Ok(variants
+        .iter()
+        .zip(seconds)
+        .zip(peaks.into_iter().zip(rates))
+        .map(|((variant, seconds), (peak, rate))| {
+            (*variant, Timing::from_seconds(seconds), rate, peak)
+        })
+        .collect())
+}
+
+/// Times the vanilla step with 2 hidden layers at batch 128, with OpenBLAS (when loaded) and
+/// with the `gemm` crate.
 fn bench_vanilla(repetitions: usize, device: &Device) -> anyhow::Result<Vec<Row>> {
     let settings = VanillaSettings::thesis(2);
-    let matmul_gflops = matmul_rate(&vanilla_matmul_shapes(&settings, 784), 15, device)?;
     // Real batches are drawn with replacement, so the step costs the same on fewer images; few
     // keep the trainers' own memory out of the peak resident memory.
     let (n_images, side) = (2048, 28);
@@ -211,46 +296,43 @@ fn bench_vanilla(repetitions: usize, device: &Device) -> anyhow::Result<Vec<Row>
     let mut probe = settings.clone();
     probe.steps_per_epoch = 1;
     let variants = [
-        ("vanilla-h2-batch128-adam-tensor-ops", true),
-        ("vanilla-h2-batch128", false),
+        Variant {
+            name: "vanilla-h2-batch128-gemm-crate",
+            gemm_crate: true,
+            gathered_conv: false,
+        },
+        Variant {
+            name: "vanilla-h2-batch128",
+            gemm_crate: false,
+            gathered_conv: false,
+        },
     ];
-    let mut trainers = Vec::new();
-    let mut peaks = Vec::new();
-    for (_, tensor_ops_only) in variants {
-        reset_peak_rss();
-        ganrepro_train::adam::set_tensor_ops_only(tensor_ops_only);
-        let mut trainer = VanillaTrainer::new(probe.clone(), 1, &images, device)?;
-        for _ in 0..3 {
-            trainer.train_epoch()?;
-        }
-        peaks.push(peak_rss_mib());
-        trainers.push(trainer);
-    }
-    let mut seconds = vec![Vec::new(); variants.len()];
-    for _ in 0..repetitions.max(1) {
-        for (idx, (_, tensor_ops_only)) in variants.iter().enumerate() {
-            ganrepro_train::adam::set_tensor_ops_only(*tensor_ops_only);
-            let start = Instant::now();
-            trainers[idx].train_epoch()?;
-            seconds[idx].push(start.elapsed().as_secs_f64());
-        }
-    }
-    ganrepro_train::adam::set_tensor_ops_only(false);
-    let rows = variants.iter().zip(seconds).zip(peaks);
-    Ok(rows
-        .map(|(((name, _), seconds), peak_rss_mib)| Row {
-            name,
+    let shapes = vanilla_matmul_shapes(&settings, 784);
+    let timed = interleaved(&variants, 3, repetitions, &shapes, || {
+        Ok(Box::new(VanillaTrainer::new(
+            probe.clone(),
+            1,
+            &images,
+            device,
+        )?))
+    })?;
+    Ok(timed
+        .into_iter()
+        .map(|(variant, timing, matmul_gflops, peak_rss_mib)| Row {
+            name: variant.name,
             batch: settings.batch_size,
             flops_per_step: settings.flops_per_step(side * side),
-            timing: Timing::from_seconds(seconds),
+            timing,
             matmul_gflops,
             peak_rss_mib,
         })
         .collect())
 }
 
-/// Times the DCGAN step at thesis size: 1 warm-up and 3 timed steps.
-fn bench_dcgan(device: &Device) -> anyhow::Result<Row> {
+/// Times the DCGAN step at thesis size, 1 warm-up and 3 timed steps per variant: the gathered
+/// convolutions on the `gemm` crate (the path before `cpu_conv`), `cpu_conv` on the `gemm`
+/// crate, and `cpu_conv` on OpenBLAS (when loaded).
+fn bench_dcgan(device: &Device) -> anyhow::Result<Vec<Row>> {
     let settings = DcganSettings::thesis();
     let n_images = 5000;
     let pixels = synthetic(n_images, IMAGE_CHANNELS, IMAGE_SIZE);
@@ -261,25 +343,51 @@ fn bench_dcgan(device: &Device) -> anyhow::Result<Row> {
         height: IMAGE_SIZE,
         width: IMAGE_SIZE,
     };
-    let matmul_gflops = matmul_rate(&dcgan_matmul_shapes(&settings), 3, device)?;
     let mut probe = settings.clone();
     probe.steps_per_epoch = 1;
-    reset_peak_rss();
-    let mut trainer = DcganTrainer::new(probe, 1, &images, device)?;
-    let timing = Timing::measure(1, 3, || Ok(trainer.train_epoch().map(|_| ())?))?;
-    Ok(Row {
-        name: "dcgan-batch16",
-        batch: settings.batch_size,
-        flops_per_step: settings.flops_per_step(),
-        timing,
-        matmul_gflops,
-        peak_rss_mib: peak_rss_mib(),
-    })
+    let variants = [
+        Variant {
+            name: "dcgan-batch16-gathered-conv-gemm-crate",
+            gemm_crate: true,
+            gathered_conv: true,
+        },
+        Variant {
+            name: "dcgan-batch16-gemm-crate",
+            gemm_crate: true,
+            gathered_conv: false,
+        },
+        Variant {
+            name: "dcgan-batch16",
+            gemm_crate: false,
+            gathered_conv: false,
+        },
+    ];
+    let shapes = dcgan_matmul_shapes(&settings);
+    let timed = interleaved(&variants, 1, 3, &shapes, || {
+        Ok(Box::new(DcganTrainer::new(
+            probe.clone(),
+            1,
+            &images,
+            device,
+        )?))
+    })?;
+    Ok(timed
+        .into_iter()
+        .map(|(variant, timing, matmul_gflops, peak_rss_mib)| Row {
+            name: variant.name,
+            batch: settings.batch_size,
+            flops_per_step: settings.flops_per_step(),
+            timing,
+            matmul_gflops,
+            peak_rss_mib,
+        })
+        .collect())
 }
 
 /// Runs the benchmarks, prints them and appends them to `results/bench/bench.csv`.
 pub fn bench(args: &BenchArgs) -> anyhow::Result<()> {
     let device = Device::Cpu;
+    crate::matmul::choose(&ganrepro_data::DataOptions::from_env(&args.root))?;
     let gemm_threads = ganrepro_train::candle_core::utils::get_num_threads();
     let candle_threads = std::env::var("CANDLE_NUM_THREADS").unwrap_or_else(|_| "default".into());
     let only = std::env::var("GANREPRO_BENCH_ONLY").unwrap_or_default();
@@ -289,12 +397,12 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<()> {
         rows.extend(bench_vanilla(args.repetitions, &device)?);
     }
     if "dcgan".starts_with(&only) {
-        rows.push(bench_dcgan(&device)?);
+        rows.extend(bench_dcgan(&device)?);
     }
 
-    // The gemm's rate on a large square product, for comparison with other libraries' figures
-    // (the steps' own shapes are smaller and run slower).
-    let square_gflops = matmul_rate(&[(1024, 1024, 1024)], 5, &device)?;
+    // The product's rate on a large square matrix, for comparison with other libraries'
+    // figures (the steps' own shapes are smaller and run slower).
+    let square_gflops = matmul_rate(&[(1024, 1024, 1024)], 5)?;
 
     let label = args.label.clone().unwrap_or_else(|| "unlabelled".into());
     println!(
@@ -303,6 +411,7 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<()> {
          ms, -1 = keep freed memory): {}",
         std::env::var("MIMALLOC_PURGE_DELAY").unwrap_or_else(|_| "mimalloc's default".into())
     );
+    println!("matrix products: {}", blas::identity());
     println!("matmul 1024x1024x1024: {square_gflops:.1} GFLOP/s");
     println!(
         "{:<36} {:>5} {:>8} {:>7} {:>8} {:>8} {:>9} {:>8}",

@@ -6,6 +6,7 @@ pub mod bench;
 pub mod cli;
 pub mod data;
 pub mod logging;
+pub mod matmul;
 pub mod outputs;
 pub mod reproduce;
 pub mod runner;

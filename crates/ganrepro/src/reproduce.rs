@@ -38,6 +38,7 @@ pub fn reproduce(args: &ReproduceArgs) -> anyhow::Result<ExitCode> {
     let mut options = DataOptions::from_env(&args.root);
     options.data_dir = args.data_dir.clone().or(options.data_dir);
     options.allow_network = !args.offline;
+    crate::matmul::choose(&options)?;
     let mut data = DataCache::default();
     let mut groups: BTreeMap<RunKey, Vec<(Cell, RunKey)>> = BTreeMap::new();
     let mut images_of = BTreeMap::new();
@@ -315,6 +316,7 @@ pub fn check_keys(args: &CheckKeysArgs) -> anyhow::Result<ExitCode> {
     let cells = plan(&args.root.join("experiments"), &args.profile, &[])?;
     let mut options = DataOptions::from_env(&args.root);
     options.data_dir = args.data_dir.clone().or(options.data_dir);
+    crate::matmul::choose(&options)?;
     let mut data = DataCache::default();
     let mut stale = Vec::new();
     for cell in &cells {

@@ -188,6 +188,7 @@ fn describe_cell(cell: &Cell, key: &RunKey, data_sha256: &str) -> String {
         "label": cell.label(),
         "run_key": key.0,
         "result_version": cell.model.result_version(),
+        "matmul": ganrepro_train::blas::identity(),
         "model": cell.model,
         "settings": settings,
         "data": cell.data,

@@ -25,8 +25,8 @@ profiles:
       batch_size: 16
 ";
 
-/// The workspace's data directory, holding MNIST and Fashion-MNIST once this returns: fetched
-/// by the project's own code on first use, once per test process.
+/// The workspace's data directory, holding MNIST, Fashion-MNIST and OpenBLAS once this returns:
+/// fetched by the project's own code on first use, once per test process.
 fn workspace_data() -> PathBuf {
     static FETCHED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     FETCHED
@@ -40,6 +40,11 @@ fn workspace_data() -> PathBuf {
                 ganrepro_data::DatasetId::FashionMnist,
             ] {
                 ganrepro_data::load_train(dataset, &options).expect("fetching test data");
+            }
+            // The runs find the library for matrix products beside the data, as users' do.
+            let openblas = ganrepro_data::openblas::openblas_dir(&root.join("data"));
+            if let Err(reason) = ganrepro_data::openblas::ensure_openblas(&openblas, true) {
+                eprintln!("tests run without OpenBLAS: {reason}");
             }
             root.join("data")
         })

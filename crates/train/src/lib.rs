@@ -4,7 +4,10 @@
 //! bit-reproducible for a given seed and thread count, and a resumed run continues exactly.
 
 pub mod adam;
+pub mod blas;
 pub mod checkpoint;
+pub mod cpu_conv;
+pub mod cpu_ops;
 pub mod dcgan;
 pub mod nn;
 pub mod record;
@@ -23,11 +26,13 @@ pub use record::EpochRecord;
 /// Version of everything in the vanilla GAN's training code that changes its results (losses
 /// or samples). Bump it with any such change, so that run keys change and stale runs are
 /// retrained, not reused. Each model has its own, so a change to one does not retrain the other.
-pub const VANILLA_RESULT_VERSION: u32 = 1;
+/// Version 2: every product through `blas::sgemm` (the library itself is in the run key).
+pub const VANILLA_RESULT_VERSION: u32 = 2;
 
 /// The same for the DCGAN. Version 2: samples are returned channels-first (version 1 returned
-/// the model's channels-last maps under a channels-first shape).
-pub const DCGAN_RESULT_VERSION: u32 = 2;
+/// the model's channels-last maps under a channels-first shape). Version 3: convolutions by
+/// chunked im2col (`cpu_conv`) and every product through `blas::sgemm`.
+pub const DCGAN_RESULT_VERSION: u32 = 3;
 
 /// Borrowed training images: bytes 0..255 in NCHW order.
 #[derive(Debug, Clone, Copy)]

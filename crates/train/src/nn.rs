@@ -4,13 +4,14 @@
 
 use std::cell::Cell;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use candle_core::{
     CpuStorage, CustomOp1, CustomOp3, DType, Device, Layout, Result, Shape, Tensor, Var,
 };
 use rand_chacha::ChaCha8Rng;
 
-use crate::rng;
+use crate::{blas, cpu_conv, cpu_ops, rng};
 
 /// How a weight tensor is initialised (biases always start at zero, as in Keras).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -73,7 +74,7 @@ impl Dense {
                 self.bias.as_tensor().clone(),
             )
         };
-        xs.matmul(&weight)?.broadcast_add(&bias)
+        add_bias(&blas::matmul(xs, &weight)?, &bias)
     }
 
     /// The layer's variables named under `prefix`.
@@ -182,6 +183,15 @@ impl ConvSpec {
     }
 }
 
+/// `xs + bias` over the last dimension: fused on the CPU ([`cpu_ops::add_bias`]).
+fn add_bias(xs: &Tensor, bias: &Tensor) -> Result<Tensor> {
+    if cpu_ops::applies(xs) {
+        cpu_ops::add_bias(xs, bias)
+    } else {
+        xs.broadcast_add(bias)
+    }
+}
+
 /// Returns the layer's weight and bias, detached from the tape when `frozen`.
 fn parameters(weight: &Var, bias: &Var, frozen: bool) -> (Tensor, Tensor) {
     if frozen {
@@ -191,15 +201,32 @@ fn parameters(weight: &Var, bias: &Var, frozen: bool) -> (Tensor, Tensor) {
     }
 }
 
+/// When set, every convolution takes the gather path, even on the CPU.
+static GATHERED_CONVOLUTIONS_ONLY: AtomicBool = AtomicBool::new(false);
+
+/// Makes every [`Conv2d`] and [`ConvTranspose2d`] in this process take the gather path instead
+/// of [`cpu_conv`], so that `ganrepro bench` can time both in one run. The two agree to
+/// rounding, not bit for bit: their products sum in different orders.
+pub fn set_gathered_convolutions_only(on: bool) {
+    GATHERED_CONVOLUTIONS_ONLY.store(on, Ordering::Relaxed);
+}
+
+/// Whether `xs` goes through [`cpu_conv`].
+fn by_cpu_conv(xs: &Tensor) -> bool {
+    xs.device().is_cpu()
+        && xs.dtype() == DType::F32
+        && !GATHERED_CONVOLUTIONS_ONLY.load(Ordering::Relaxed)
+}
+
 /// A 2-D convolution over channels-last (NHWC) images, weights in Keras's `[k, k, c_in, c_out]`
 /// layout.
 ///
-/// The convolution is an explicit gather of every output pixel's patch (`index_select`) and one
-/// matrix product, rather than candle's `conv2d`: candle 0.11 computes the input gradient of
-/// `conv2d` with its CPU `conv_transpose2d`, which runs at under 1 GFLOP/s, while the gather and
-/// its adjoint (`index_add`) are memory copies and both products run on the optimised GEMM.
-/// `index_add` sums in index order, and the DCGAN's losses come out bit-identical with 1 and 2
-/// threads (`tests/dcgan.rs` checks this).
+/// On the CPU it runs [`cpu_conv`]: im2col in cache-sized chunks, products through
+/// [`blas::sgemm`]. On other devices it gathers every output pixel's patch (`index_select`)
+/// and runs one matrix product. Neither uses candle's `conv2d`: candle 0.11 computes the input
+/// gradient of `conv2d` with its CPU `conv_transpose2d`, which runs at under 1 GFLOP/s. Both
+/// paths add in a fixed order and their products split work by output blocks, so the DCGAN's
+/// losses come out bit-identical with 1 and 2 threads (`tests/dcgan.rs` checks this).
 pub struct Conv2d {
     /// Kernel, shape `[kernel, kernel, c_in, c_out]`.
     pub weight: Var,
@@ -226,6 +253,10 @@ impl Conv2d {
             ..
         } = self.spec;
         let (weight, bias) = parameters(&self.weight, &self.bias, frozen);
+        if by_cpu_conv(xs) {
+            let ys = cpu_conv::conv2d(xs, &weight, self.spec.stride, self.spec.padding)?;
+            return add_bias(&ys, &bias);
+        }
         let (batch, height, width, _) = xs.dims4()?;
         let (out_height, out_width) = (self.spec.conv_output(height), self.spec.conv_output(width));
 
@@ -258,9 +289,9 @@ impl Conv2d {
 /// `(in - 1) * stride - 2 * padding + kernel` wide, so kernel 4, stride 2 and padding 1 double
 /// the size exactly, as Keras's "same" `Conv2DTranspose` does.
 ///
-/// Computed as one matrix product giving every input pixel's contribution to each kernel tap,
-/// scattered onto the output pixels with `index_add` (see [`Conv2d`] for why not candle's
-/// `conv_transpose2d`).
+/// On the CPU it runs [`cpu_conv`]. On other devices it is one matrix product giving every
+/// input pixel's contribution to each kernel tap, scattered onto the output pixels with
+/// `index_add` (see [`Conv2d`] for why not candle's `conv_transpose2d`).
 pub struct ConvTranspose2d {
     /// Kernel, shape `[c_in, kernel, kernel, c_out]`.
     pub weight: Var,
@@ -287,6 +318,10 @@ impl ConvTranspose2d {
             ..
         } = self.spec;
         let (weight, bias) = parameters(&self.weight, &self.bias, frozen);
+        if by_cpu_conv(xs) {
+            let ys = cpu_conv::conv_transpose2d(xs, &weight, self.spec.stride, self.spec.padding)?;
+            return add_bias(&ys, &bias);
+        }
         let (batch, height, width, _) = xs.dims4()?;
         let (out_height, out_width) = (
             self.spec.transposed_output(height),
@@ -378,6 +413,18 @@ impl BatchNorm {
         let rows = xs.reshape(((), n_features))?;
         let (gamma, beta) = parameters(&self.gamma, &self.beta, mode.detaches_parameters());
         let epsilon = self.params.epsilon;
+        if mode != Mode::Inference && cpu_ops::applies(xs) {
+            // Fused on the CPU: one pass for the moments, one for the normalisation.
+            let moments = cpu_ops::moments(&rows)?;
+            if mode == Mode::Train {
+                let device = xs.device();
+                let mean = Tensor::new(moments.mean.as_slice(), device)?;
+                let variance = Tensor::new(moments.variance.as_slice(), device)?;
+                self.absorb(&mean, &variance, rows.dim(0)?)?;
+            }
+            let ys = cpu_ops::batch_norm(&rows, &moments, epsilon, &gamma, &beta)?;
+            return ys.reshape(xs.shape());
+        }
 
         let (centered, variance) = match mode {
             Mode::Inference => {
@@ -597,7 +644,11 @@ impl CustomOp3 for LeakyReluGrad {
 }
 
 /// The values of a contiguous f32 CPU tensor.
-fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> Result<&'a [f32]> {
+pub(crate) fn contiguous_f32<'a>(
+    storage: &'a CpuStorage,
+    layout: &Layout,
+    op: &str,
+) -> Result<&'a [f32]> {
     match (storage, layout.contiguous_offsets()) {
         (CpuStorage::F32(values), Some((start, end))) => Ok(&values[start..end]),
         _ => candle_core::bail!("{op}: needs a contiguous f32 tensor"),
