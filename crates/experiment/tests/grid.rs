@@ -161,6 +161,6 @@ fn run_key_is_pinned() {
     let cell = &expand(&file, "t", "quick").unwrap()[0];
     assert_eq!(
         RunKey::of(cell, "abc").0,
-        "1b23018fe7d2dccc33c48d657e77784fdebdf485c175c2415012d926cb37854f"
+        "3a74ad3abf21d00338a3cbbd86efe5234180f51d2a3cca4faaba5f12205f6858"
     );
 }

@@ -21,7 +21,6 @@ pub const BLAS_ENV: &str = "GANREPRO_BLAS";
 /// Loads the library for matrix products; returns its description. Fails only when
 /// `GANREPRO_BLAS` names a directory that holds no loadable OpenBLAS.
 pub fn choose(options: &DataOptions) -> anyhow::Result<String> {
-    let threads = ganrepro_train::candle_core::utils::get_num_threads();
     match std::env::var(BLAS_ENV)
         .ok()
         .filter(|value| !value.is_empty())
@@ -30,7 +29,7 @@ pub fn choose(options: &DataOptions) -> anyhow::Result<String> {
             info!(library = %blas::identity(), "matrix products: {BLAS_ENV}=builtin");
         }
         Some(dir) => {
-            let name = blas::load_openblas(Some(Path::new(&dir)), threads)
+            let name = blas::load_openblas(Some(Path::new(&dir)))
                 .map_err(|err| anyhow::anyhow!("{BLAS_ENV}={dir}: {err}"))?;
             info!(library = %name, "matrix products: OpenBLAS from {BLAS_ENV}");
         }
@@ -40,9 +39,9 @@ pub fn choose(options: &DataOptions) -> anyhow::Result<String> {
                 .filter(|dir| dir.exists())
                 .unwrap_or_else(|| openblas_dir(&options.workspace_data_dir));
             let pinned = ensure_openblas(&dir, options.allow_package_fallback)
-                .and_then(|()| blas::load_openblas(Some(&dir), threads));
+                .and_then(|()| blas::load_openblas(Some(&dir)));
             match pinned.or_else(|pinned_err| {
-                blas::load_openblas(None, threads)
+                blas::load_openblas(None)
                     .map_err(|system_err| format!("{pinned_err}; system: {system_err}"))
             }) {
                 Ok(name) => info!(library = %name, "matrix products: OpenBLAS"),

@@ -28,7 +28,5 @@ pub fn share_cores(jobs: usize) -> usize {
         let per_job = (cores / jobs.max(1)).max(1);
         std::env::set_var("RAYON_NUM_THREADS", per_job.to_string());
     }
-    let threads = ganrepro_train::candle_core::utils::get_num_threads();
-    ganrepro_train::blas::set_threads(threads);
-    threads
+    ganrepro_train::candle_core::utils::get_num_threads()
 }

@@ -9,8 +9,11 @@
 //!
 //! The two libraries sum in different orders, and OpenBLAS picks its kernels by processor, so
 //! results depend on which one runs: [`identity`] names it, and run keys include that name.
-//! Both split a product's output between threads, never its summed dimension, so results do
-//! not depend on the thread count.
+//! Neither result depends on the thread count. The `gemm` crate splits a product's output
+//! between threads and never its summed dimension. OpenBLAS 0.3.21 threaded by itself does not
+//! keep that promise (a vanilla run's losses differed between 1 and 2 threads after 30 epochs),
+//! so it always runs single-threaded, and [`sgemm`] cuts a product into row blocks whose number
+//! depends only on the product's shape, run on rayon's threads.
 //!
 //! This is one of the two places with `unsafe` code in the workspace (the other is the
 //! library loading it needs): both libraries take raw pointers, and [`sgemm`] checks every
@@ -23,6 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
 
 /// `cblas_sgemm` with 32-bit integers, as Debian's `libopenblas0` exports it.
 type CblasSgemm = unsafe extern "C" fn(
@@ -49,7 +53,6 @@ const CBLAS_TRANS: c_int = 112;
 /// A loaded OpenBLAS.
 struct OpenBlas {
     sgemm: CblasSgemm,
-    set_threads: unsafe extern "C" fn(c_int),
     /// Its build configuration and the kernel set it chose for this processor.
     name: String,
     /// Kept open for the life of the process.
@@ -63,9 +66,9 @@ static BUILTIN_ONLY: AtomicBool = AtomicBool::new(false);
 
 /// Loads OpenBLAS from `dir` (its `libopenblas.so.0`, after any `libquadmath.so.0` and
 /// `libgfortran.so.5` beside it, which it needs), or from the system's library path when `dir`
-/// is `None`, and makes it run products on `threads` threads. Returns its [`identity`]. Once a
-/// library is loaded, later calls return it unchanged.
-pub fn load_openblas(dir: Option<&Path>, threads: usize) -> std::result::Result<String, String> {
+/// is `None`, single-threaded. Returns its [`identity`]. Once a library is loaded, later calls
+/// return it unchanged.
+pub fn load_openblas(dir: Option<&Path>) -> std::result::Result<String, String> {
     if let Some(loaded) = OPENBLAS.get() {
         return Ok(loaded.name.clone());
     }
@@ -112,11 +115,10 @@ pub fn load_openblas(dir: Option<&Path>, threads: usize) -> std::result::Result<
             CStr::from_ptr(f()).to_string_lossy().trim().to_owned()
         };
         let name = format!("{} (kernels: {})", text(config), text(corename));
-        set_threads(threads.max(1) as c_int);
+        set_threads(1);
         libraries.push(library);
         OpenBlas {
             sgemm,
-            set_threads,
             name,
             _libraries: libraries,
         }
@@ -161,14 +163,6 @@ fn choose_kernels() {
     }
 }
 
-/// Sets the threads OpenBLAS runs products on, if it is loaded.
-pub fn set_threads(threads: usize) {
-    if let Some(openblas) = OPENBLAS.get() {
-        // SAFETY: OpenBLAS's documented setter; it takes any positive count.
-        unsafe { (openblas.set_threads)(threads.max(1) as c_int) }
-    }
-}
-
 /// Makes [`sgemm`] use the `gemm` crate even when OpenBLAS is loaded, so that `ganrepro bench`
 /// can time both in one run.
 pub fn set_builtin_only(on: bool) {
@@ -181,6 +175,51 @@ pub fn identity() -> String {
     match openblas() {
         Some(openblas) => openblas.name.clone(),
         None => "gemm 0.19 (pure Rust, as candle's CPU backend)".to_owned(),
+    }
+}
+
+impl OpenBlas {
+    /// `cblas_sgemm` on operands that [`sgemm`] has checked.
+    #[allow(clippy::too_many_arguments)]
+    fn sgemm(
+        &self,
+        m: usize,
+        n: usize,
+        k: usize,
+        a: Operand<'_>,
+        b: Operand<'_>,
+        c: &mut [f32],
+        c_stride: usize,
+        accumulate: bool,
+    ) {
+        let int = |x: usize| c_int::try_from(x).expect("matrix size fits OpenBLAS's integers");
+        let trans = |op: &Operand<'_>| {
+            if op.transposed {
+                CBLAS_TRANS
+            } else {
+                CBLAS_NO_TRANS
+            }
+        };
+        // SAFETY: `sgemm` checked every operand's extent (a row block of a checked matrix stays
+        // inside it); `c` is a unique borrow, so it aliases neither input.
+        unsafe {
+            (self.sgemm)(
+                CBLAS_ROW_MAJOR,
+                trans(&a),
+                trans(&b),
+                int(m),
+                int(n),
+                int(k),
+                1.0,
+                a.data.as_ptr(),
+                int(a.stride),
+                b.data.as_ptr(),
+                int(b.stride),
+                if accumulate { 1.0 } else { 0.0 },
+                c.as_mut_ptr(),
+                int(c_stride),
+            )
+        }
     }
 }
 
@@ -237,6 +276,19 @@ impl<'a> Operand<'a> {
         );
     }
 
+    /// The matrix from its row `first` on (as the product uses it).
+    fn rows_from(&self, first: usize) -> Self {
+        let offset = if self.transposed {
+            first
+        } else {
+            first * self.stride
+        };
+        Self {
+            data: &self.data[offset..],
+            ..*self
+        }
+    }
+
     /// Row and column strides of the matrix as the product uses it.
     fn strides(&self) -> (isize, isize) {
         if self.transposed {
@@ -279,34 +331,20 @@ pub fn sgemm(
     Operand::plain(c, c_stride).check(m, n, "c");
     match openblas() {
         Some(openblas) => {
-            let int = |x: usize| c_int::try_from(x).expect("matrix size fits OpenBLAS's integers");
-            let trans = |op: &Operand<'_>| {
-                if op.transposed {
-                    CBLAS_TRANS
-                } else {
-                    CBLAS_NO_TRANS
-                }
-            };
-            // SAFETY: the checks above keep every access in bounds; `c` is a unique borrow, so
-            // it aliases neither input.
-            unsafe {
-                (openblas.sgemm)(
-                    CBLAS_ROW_MAJOR,
-                    trans(&a),
-                    trans(&b),
-                    int(m),
-                    int(n),
-                    int(k),
-                    1.0,
-                    a.data.as_ptr(),
-                    int(a.stride),
-                    b.data.as_ptr(),
-                    int(b.stride),
-                    if accumulate { 1.0 } else { 0.0 },
-                    c.as_mut_ptr(),
-                    int(c_stride),
-                )
-            }
+            // Row blocks of at least MIN_ROWS rows, at most MAX_BLOCKS of them: a number that
+            // depends on the shape alone, so the results do not depend on the threads.
+            const MIN_ROWS: usize = 64;
+            const MAX_BLOCKS: usize = 4;
+            let rows_per_block = m.div_ceil((m / MIN_ROWS).clamp(1, MAX_BLOCKS));
+            let c = &mut c[..(m - 1) * c_stride + n];
+            c.par_chunks_mut(rows_per_block * c_stride)
+                .enumerate()
+                .for_each(|(block, c_block)| {
+                    let first = block * rows_per_block;
+                    let rows = rows_per_block.min(m - first);
+                    let a_block = a.rows_from(first);
+                    openblas.sgemm(rows, n, k, a_block, b, c_block, c_stride, accumulate);
+                });
         }
         None => {
             let ((a_rs, a_cs), (b_rs, b_cs)) = (a.strides(), b.strides());
