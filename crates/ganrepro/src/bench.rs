@@ -13,8 +13,9 @@
 //!   convolution gathering its whole im2col matrix by `index_select`, on the `gemm` crate.
 //!
 //! Without OpenBLAS (see `crate::matmul`) the rows without `gemm-crate` run on it too.
-//! `GANREPRO_BENCH_ONLY=vanilla` or `=dcgan` restricts the run to the benchmarks whose name
-//! starts with that word, to save time while measuring one lever.
+//! `GANREPRO_BENCH_ONLY=vanilla` or `=dcgan` restricts the run to one model's benchmarks, and
+//! `GANREPRO_BENCH_ONLY=<benchmark>` to that one benchmark (to profile it alone), to save time
+//! while measuring one lever.
 //!
 //! Each benchmark's matmul rate is the training's own product (`blas::sgemm`, on the row's
 //! library) on the step's own matrix shapes: the dense layers' products, and for the DCGAN the
@@ -228,6 +229,12 @@ impl Variant {
     }
 }
 
+/// Whether `GANREPRO_BENCH_ONLY`'s value `only` selects the benchmark `name`: everything when
+/// empty, else a model's benchmarks by the model's name, else one benchmark by its own.
+fn selected(only: &str, name: &str) -> bool {
+    only.is_empty() || name == only || name.split('-').next() == Some(only)
+}
+
 /// Times `variants` of one step, each with its own trainer made by `make`: `warmup` steps each
 /// (their peak memory is the variant's), then `repetitions` rounds of one step per variant in
 /// turn, so that the machine's load hits all alike. Each variant's matmul rate is measured with
@@ -239,10 +246,16 @@ fn interleaved(
     shapes: &[(usize, usize, usize)],
     mut make: impl FnMut() -> anyhow::Result<Box<dyn Trainer>>,
 ) -> anyhow::Result<Vec<(Variant, Timing, f64, f64)>> {
+    let only = std::env::var("GANREPRO_BENCH_ONLY").unwrap_or_default();
+    let variants: Vec<Variant> = variants
+        .iter()
+        .copied()
+        .filter(|variant| selected(&only, variant.name))
+        .collect();
     let mut trainers = Vec::new();
     let mut peaks = Vec::new();
     let mut rates = Vec::new();
-    for variant in variants {
+    for variant in &variants {
         variant.select();
         rates.push(matmul_rate(shapes, 3)?);
         reset_peak_rss();
@@ -393,10 +406,10 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<()> {
     let only = std::env::var("GANREPRO_BENCH_ONLY").unwrap_or_default();
     let mut rows = Vec::new();
 
-    if "vanilla".starts_with(&only) {
+    if only.is_empty() || only.starts_with("vanilla") {
         rows.extend(bench_vanilla(args.repetitions, &device)?);
     }
-    if "dcgan".starts_with(&only) {
+    if only.is_empty() || only.starts_with("dcgan") {
         rows.extend(bench_dcgan(&device)?);
     }
 
@@ -477,4 +490,21 @@ fn append_csv(path: &Path, lines: &[String]) -> anyhow::Result<()> {
         writeln!(file, "{line}")?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::selected;
+
+    #[test]
+    fn only_selects_a_model_or_one_benchmark() {
+        assert!(selected("", "dcgan-batch16-gemm-crate"));
+        assert!(selected("vanilla", "vanilla-h2-batch128-gemm-crate"));
+        assert!(!selected("vanilla", "dcgan-batch16"));
+        assert!(selected("vanilla-h2-batch128", "vanilla-h2-batch128"));
+        assert!(!selected(
+            "vanilla-h2-batch128",
+            "vanilla-h2-batch128-gemm-crate"
+        ));
+    }
 }
