@@ -460,13 +460,7 @@ mod tests {
 
     use super::*;
 
-    fn values(n: usize, seed: u32) -> Vec<f32> {
-        (0..n as u32)
-            .map(|i| {
-                ((i.wrapping_mul(2654435761).wrapping_add(seed * 97)) % 1000) as f32 / 500.0 - 1.0
-            })
-            .collect()
-    }
+    use crate::test_support::values;
 
     #[test]
     fn sgemm_matches_the_definition_for_every_transpose_and_stride() {

@@ -326,14 +326,13 @@ mod tests {
 
     use super::*;
 
-    fn values(n: usize, seed: u32) -> Vec<f32> {
-        (0..n as u32)
-            .map(|i| {
-                let h = i
-                    .wrapping_mul(2654435761)
-                    .wrapping_add(seed.wrapping_mul(40503));
-                (h % 2000) as f32 / 1000.0 - 1.0 + (i % 3) as f32
-            })
+    /// Deterministic values in [-1, 3): element `i` is shifted up by `i % 3`, so that features
+    /// differ in mean.
+    fn values(n: usize, seed: u64) -> Vec<f32> {
+        let values = crate::test_support::values(n, seed).into_iter();
+        values
+            .enumerate()
+            .map(|(i, v)| v + (i % 3) as f32)
             .collect()
     }
 

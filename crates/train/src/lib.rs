@@ -15,6 +15,9 @@ pub mod rng;
 pub mod settings;
 pub mod vanilla;
 
+#[cfg(test)]
+mod test_support;
+
 use std::collections::HashMap;
 
 pub use candle_core;
