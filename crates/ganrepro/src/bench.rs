@@ -9,6 +9,8 @@
 //!   (candle's own) instead of OpenBLAS;
 //! - `dcgan-batch16`: the DCGAN step, batch 16 (1 warm-up and 3 timed steps: it is slow on a CPU);
 //! - `dcgan-batch16-gemm-crate`: the same step on the `gemm` crate;
+//! - `dcgan-batch16-composed-norm-bias`: the step on OpenBLAS with bias addition and batch
+//!   normalisation composed from candle's operations instead of `cpu_ops`'s fused ones;
 //! - `dcgan-batch16-gathered-conv-gemm-crate`: the step as it ran before `cpu_conv`, with every
 //!   convolution gathering its whole im2col matrix by `index_select`, on the `gemm` crate.
 //!
@@ -219,6 +221,9 @@ struct Variant {
     gemm_crate: bool,
     /// Convolutions by `index_select` gathers instead of `cpu_conv`.
     gathered_conv: bool,
+    /// Bias addition and batch normalisation composed from candle's operations instead of
+    /// `cpu_ops`.
+    composed_norm: bool,
 }
 
 impl Variant {
@@ -226,6 +231,7 @@ impl Variant {
     fn select(&self) {
         blas::set_builtin_only(self.gemm_crate);
         ganrepro_train::nn::set_gathered_convolutions_only(self.gathered_conv);
+        ganrepro_train::cpu_ops::set_composed_only(self.composed_norm);
     }
 }
 
@@ -279,6 +285,7 @@ fn interleaved(
         name: "",
         gemm_crate: false,
         gathered_conv: false,
+        composed_norm: false,
     }
     .select();
     Ok(variants
@@ -313,11 +320,13 @@ fn bench_vanilla(repetitions: usize, device: &Device) -> anyhow::Result<Vec<Row>
             name: "vanilla-h2-batch128-gemm-crate",
             gemm_crate: true,
             gathered_conv: false,
+            composed_norm: false,
         },
         Variant {
             name: "vanilla-h2-batch128",
             gemm_crate: false,
             gathered_conv: false,
+            composed_norm: false,
         },
     ];
     let shapes = vanilla_matmul_shapes(&settings, 784);
@@ -344,7 +353,8 @@ fn bench_vanilla(repetitions: usize, device: &Device) -> anyhow::Result<Vec<Row>
 
 /// Times the DCGAN step at thesis size, 1 warm-up and 3 timed steps per variant: the gathered
 /// convolutions on the `gemm` crate (the path before `cpu_conv`), `cpu_conv` on the `gemm`
-/// crate, and `cpu_conv` on OpenBLAS (when loaded).
+/// crate, `cpu_conv` on OpenBLAS (when loaded) with composed bias and batch norm, and the step
+/// as trained.
 fn bench_dcgan(device: &Device) -> anyhow::Result<Vec<Row>> {
     let settings = DcganSettings::thesis();
     let n_images = 5000;
@@ -363,16 +373,25 @@ fn bench_dcgan(device: &Device) -> anyhow::Result<Vec<Row>> {
             name: "dcgan-batch16-gathered-conv-gemm-crate",
             gemm_crate: true,
             gathered_conv: true,
+            composed_norm: false,
         },
         Variant {
             name: "dcgan-batch16-gemm-crate",
             gemm_crate: true,
             gathered_conv: false,
+            composed_norm: false,
+        },
+        Variant {
+            name: "dcgan-batch16-composed-norm-bias",
+            gemm_crate: false,
+            gathered_conv: false,
+            composed_norm: true,
         },
         Variant {
             name: "dcgan-batch16",
             gemm_crate: false,
             gathered_conv: false,
+            composed_norm: false,
         },
     ];
     let shapes = dcgan_matmul_shapes(&settings);

@@ -7,13 +7,27 @@
 //! convolutions moved to OpenBLAS, those reductions took 12-17% of the time. Here each is one
 //! pass over the rows with the features innermost.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 
 use crate::nn::contiguous_f32;
 
-/// Whether `xs` can take the fused path.
+/// When set, bias addition and batch normalisation take candle's composed path, even on the CPU.
+static COMPOSED_ONLY: AtomicBool = AtomicBool::new(false);
+
+/// Makes bias addition and batch normalisation in this process take candle's composed
+/// operations instead of the fused ones, so that `ganrepro bench` can time both in one run. The
+/// two agree to rounding, not bit for bit: the fused reductions sum in f64.
+pub fn set_composed_only(on: bool) {
+    COMPOSED_ONLY.store(on, Ordering::Relaxed);
+}
+
+/// Whether `xs` takes the fused path.
 pub fn applies(xs: &Tensor) -> bool {
-    xs.device().is_cpu() && xs.dtype() == candle_core::DType::F32
+    xs.device().is_cpu()
+        && xs.dtype() == candle_core::DType::F32
+        && !COMPOSED_ONLY.load(Ordering::Relaxed)
 }
 
 /// `xs + bias` for `[..., features]` f32 CPU tensors and a `[features]` bias.
