@@ -85,8 +85,8 @@ fn workspace_root() -> PathBuf {
 
 /// OpenBLAS kernel set of the ci gate's training runs. Results differ between kernel sets at
 /// float rounding (about 1e-8 on the vanilla cells, 1e-5 on the DCGAN's), so the golden table
-/// holds for one set; the Haswell kernels run on every x86-64 CPU with AVX2 and FMA, including those that
-/// would pick SkylakeX by themselves.
+/// holds for one set; the Haswell kernels run on every x86-64 CPU with AVX2 and FMA, including
+/// those that would pick SkylakeX by themselves.
 const CI_KERNELS: &str = "Haswell";
 
 /// OpenBLAS kernel set that `results/quick/` was produced with. The run keys name the library
